@@ -1,0 +1,82 @@
+/**
+ * Typed form of cameras.yaml (schema fixed in ARCHITECTURE.md, "cameras.yaml").
+ * Everything here is plain data: safe to structuredClone, compare and serialise.
+ */
+
+/** How the RTSP client carries RTP (RFC 2326 §12.39 Transport). 'auto' tries TCP-interleaved first, then UDP. */
+export type Transport = 'auto' | 'tcp' | 'udp' | 'multicast';
+
+export type AudioMode = 'auto' | 'off' | 'transcode';
+
+export type Role = 'admin' | 'viewer';
+
+export interface CameraConfig {
+  /** The key under `cameras:`; must match CAMERA_ID_RE (it is used in URLs). */
+  id: string;
+  /** Display name; defaults to id. */
+  name: string;
+  /** rtsp://…, rtsps://…, 'builtin:demo' or 'publisher'. Userinfo stays in the URL string as given. */
+  url: string;
+  /** Credentials as separate fields; they override the URL's userinfo (see credentials.ts). */
+  username?: string;
+  password?: string;
+  /** Optional sub-stream URL (rtsp:// or rtsps://). */
+  sub?: string;
+  /** Default 'auto'. */
+  transport: Transport;
+  /** Default 'auto'. */
+  audio: AudioMode;
+  /** Default false: connect only while someone watches when true. */
+  onDemand: boolean;
+  /** Default true. */
+  enabled: boolean;
+  /** Default []. */
+  tags: string[];
+}
+
+export interface UserConfig {
+  name: string;
+  password?: string;
+  /** scrypt hash */
+  passwordHash?: string;
+  /** Bearer token (also accepted as ?token= for HLS and the wall). */
+  token?: string;
+  role: Role;
+  /** Glob patterns (`*`, `?`) of camera ids a viewer may see; absent = all cameras. */
+  cameras?: string[];
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface Config {
+  server: {
+    http: { host: string; port: number };
+    rtsp: { host: string; port: number };
+    webrtc: { udpPorts: { min: number; max: number }; additionalHosts: string[]; iceServers: IceServer[] };
+  };
+  hls: { partDurationMs: number; segmentDurationMs: number; segmentCount: number; alwaysRemux: boolean };
+  users: UserConfig[];
+  /** In file order. */
+  cameras: CameraConfig[];
+}
+
+export interface ConfigError {
+  file: string;
+  /** 1-based */
+  line: number;
+  /** 1-based */
+  col: number;
+  /** Dotted path of the offending key, e.g. 'cameras.lobby.transport' or 'users[1].role'; '' for the document. */
+  path: string;
+  message: string;
+}
+
+export const TRANSPORTS: readonly Transport[] = ['auto', 'tcp', 'udp', 'multicast'];
+export const AUDIO_MODES: readonly AudioMode[] = ['auto', 'off', 'transcode'];
+export const ROLES: readonly Role[] = ['admin', 'viewer'];
+/** Camera ids appear in URLs (/hls/<id>/…, rtsp://host/<id>), so they are restricted to URL-safe characters. */
+export const CAMERA_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

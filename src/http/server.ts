@@ -1,0 +1,32 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger as PinoLogger } from 'pino';
+import type { Gateway } from '../gateway.ts';
+import { apiRoutes } from '../api/routes.ts';
+
+export interface HttpServerOptions {
+  gateway: Gateway;
+  logger: PinoLogger;
+}
+
+/** The one fastify server: the API now; HLS, WHEP, metrics and the wall register here too. */
+export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    disableRequestLogging: true,
+    // Bounded: no request body bigger than 1 MiB, no header block bigger than 16 KiB.
+    bodyLimit: 1024 * 1024,
+    maxParamLength: 200,
+    connectionTimeout: 0,
+    keepAliveTimeout: 5000,
+  });
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _req, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) opts.logger.error({ err: error.message }, 'request failed');
+    void reply.status(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: error.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]}` });
+  });
+  await app.register(apiRoutes, { gateway: opts.gateway });
+  return app;
+}
