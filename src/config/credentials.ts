@@ -99,31 +99,61 @@ export function splitCredentials(
 
 /** The URL with its userinfo password replaced by '***' (user name kept: it helps debugging and is not secret). */
 export function redactUrl(url: string): string {
+  if (typeof url !== 'string') return '';
   const parts = splitUrl(url);
-  if (!parts || parts.userinfo === undefined) return typeof url === 'string' ? url : '';
-  const colon = parts.userinfo.indexOf(':');
-  if (colon < 0) return url;
-  return `${parts.prefix}${parts.userinfo.slice(0, colon)}:***@${parts.rest}`;
+  const colon = parts?.userinfo?.indexOf(':') ?? -1;
+  const out = parts && parts.userinfo !== undefined && colon >= 0 ? `${parts.prefix}${parts.userinfo.slice(0, colon)}:***@${parts.rest}` : url;
+  return redactQueryPasswords(out);
+}
+
+/** Dahua/Amcrest-style `?user=admin&password=…` query credentials. */
+const QUERY_PASSWORD_RE = /([?&;](?:password|passwd|pass|pwd)=)[^&#\s"']*/gi;
+
+function redactQueryPasswords(s: string): string {
+  return s.replace(QUERY_PASSWORD_RE, '$1***');
 }
 
 /**
- * Last line of defence for free text (error messages): redact the userinfo password of every
- * `scheme://…` token. When no '@' is followed by a plausible host (e.g. a quote glued to the token),
- * the last '@' is used, erring on the side of hiding too much.
+ * Last line of defence for free text (error messages, logs): redact the userinfo password of every
+ * `scheme://…` token. Errs on the side of hiding too much: when no '@' in the token is followed by a
+ * plausible host (e.g. a quote glued to it) the last '@' is used, and a `scheme://user:xxx` token
+ * with no '@' at all (a password containing a space) is redacted up to the next '@host' on the line.
  */
 export function redactText(text: string): string {
   if (typeof text !== 'string') return '';
-  return text.replace(/[A-Za-z][A-Za-z0-9+.-]*:\/\/\S+/g, (tok) => {
-    const r = redactUrl(tok);
-    if (r !== tok || !tok.includes('@')) return r;
-    const m = SCHEME_RE.exec(tok);
-    if (!m) return tok;
-    const after = tok.slice(m[1].length);
-    const at = after.lastIndexOf('@');
-    const colon = after.indexOf(':');
-    if (colon < 0 || colon > at) return tok;
-    return `${m[1]}${after.slice(0, colon)}:***@${after.slice(at + 1)}`;
-  });
+  const scheme = /[A-Za-z][A-Za-z0-9+.-]*:\/\//g;
+  let out = '';
+  let copied = 0;
+  for (let m = scheme.exec(text); m; m = scheme.exec(text)) {
+    const tokStart = m.index + m[0].length;
+    const ws = text.slice(tokStart).search(/\s/);
+    const tokEnd = ws < 0 ? text.length : tokStart + ws;
+    const tok = text.slice(tokStart, tokEnd);
+    const colon = tok.indexOf(':');
+    const at = tok.lastIndexOf('@');
+    let replacement: string | undefined;
+    let end = tokEnd;
+    if (at >= 0) {
+      const r = redactUrl(m[0] + tok);
+      if (r !== m[0] + tok) replacement = r;
+      else if (colon >= 0 && colon < at) replacement = `${m[0]}${tok.slice(0, colon)}:***@${tok.slice(at + 1)}`;
+    } else if (colon >= 0 && !/^\d*([/?#].*)?$/.test(tok.slice(colon + 1))) {
+      // `host:554/path` is a port, not a password; anything else may be a password with a space in it.
+      const lineEnd = text.indexOf('\n', tokEnd);
+      const rest = text.slice(tokEnd, lineEnd < 0 ? text.length : lineEnd);
+      const h = /^(.*?)@(?=[A-Za-z0-9.[\]:_~%-]*(?:[\s/?#"'),]|$))/.exec(rest);
+      if (h) {
+        replacement = `${m[0]}${tok.slice(0, colon)}:***@`;
+        end = tokEnd + h[0].length;
+      }
+    }
+    if (replacement !== undefined) {
+      out += text.slice(copied, m.index) + replacement;
+      copied = end;
+    }
+    scheme.lastIndex = Math.max(end, tokStart);
+  }
+  return redactQueryPasswords(out + text.slice(copied));
 }
 
 /** The camera as it may be shown in logs/API: URL userinfo password replaced with '***', password field omitted. */

@@ -104,25 +104,24 @@ export function parsePortRange(s: string | number): { ok: true; min: number; max
   return { ok: true, min, max };
 }
 
-/** Levenshtein distance, small strings only (config keys). */
+/** Edit distance counting an adjacent transposition as one edit ("rtps" → "rtsp"); config keys are short. */
 function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return prev[b.length];
+  return d[a.length][b.length];
 }
 
 /** Common mistakes that edit distance does not catch. */
 const KEY_SYNONYMS: Record<string, string> = { user: 'username', pass: 'password', passwd: 'password', substream: 'sub', subStream: 'sub', on_demand: 'onDemand', ondemand: 'onDemand', disabled: 'enabled' };
 
 function suggestKey(key: string, known: readonly string[]): string | undefined {
+  if (key.length > 64) return undefined;
   if (KEY_SYNONYMS[key] && known.includes(KEY_SYNONYMS[key])) return KEY_SYNONYMS[key];
   const lower = key.toLowerCase();
   let best: string | undefined;
@@ -289,7 +288,7 @@ class Checker {
       else if (typeof node.value === 'number' || typeof node.value === 'boolean' || typeof node.value === 'bigint') s = String(node.value);
     }
     if (s === undefined) {
-      this.error(node, path, `must be a string (got ${opts.secret && isScalar(node) ? 'a non-string value' : describe(node)})`, e.key);
+      this.error(node, path, `must be a string (got ${opts.secret && isScalar(node) && node.value !== null ? 'a non-string value' : describe(node)})`, e.key);
       return undefined;
     }
     if (opts.nonEmpty && s.trim() === '') {
@@ -724,8 +723,10 @@ export function parseConfig(text: string, file: string): ParseConfigResult {
     const checker = new Checker(file, document, lineCounter);
     const config = checker.config();
     const warnings = [...document.warnings.slice(0, MAX_ERRORS).map(toErr), ...checker.warnings];
-    if (checker.errors.length > 0) return { ok: false, errors: checker.errors };
-    return { ok: true, config, document, warnings };
+    // Sections are checked in dependency order (cameras before users); report in file order.
+    const byPosition = (a: ConfigError, b: ConfigError) => a.line - b.line || a.col - b.col;
+    if (checker.errors.length > 0) return { ok: false, errors: [...checker.errors].sort(byPosition) };
+    return { ok: true, config, document, warnings: warnings.sort(byPosition) };
   } catch (e) {
     // Defence in depth: a bug here must surface as a config error, never as a crash.
     return { ok: false, errors: [{ file, line: 1, col: 1, path: '', message: redactText(`internal error while reading config: ${(e as Error)?.message ?? e}`) }] };

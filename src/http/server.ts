@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { Gateway } from '../gateway.ts';
 import { apiRoutes } from '../api/routes.ts';
@@ -9,7 +9,7 @@ export interface HttpServerOptions {
 }
 
 /** The one fastify server: the API now; HLS, WHEP, metrics and the wall register here too. */
-export async function buildHttpServer(opts: HttpServerOptions): Promise<FastifyInstance> {
+export async function buildHttpServer(opts: HttpServerOptions) {
   const app = Fastify({
     loggerInstance: opts.logger,
     disableRequestLogging: true,

@@ -2,7 +2,8 @@
  * Per-stream RTP receiver: RFC 3550 A.1 sequence validation (extended sequence numbers, resync after
  * a big jump), A.3 loss accounting, A.8 interarrival jitter, a bounded reorder buffer (UDP), duplicate
  * suppression, 32-bit timestamp unwrapping and SR-based wall-clock mapping. No sockets, no timers:
- * the caller feeds datagrams, calls `flush()` from its own timer, and injects `now()`.
+ * the caller feeds datagrams, calls `flush()` from its own timer, and injects `now()`. Survives the
+ * wrap, loss, reordering and duplicates of QUIRKS Q45 and camera restarts (new SSRC or sequence).
  *
  * Buffering note: delivered `packet.payload` is a subarray of the buffer given to `pushRtp`; with
  * reordering on, that buffer is referenced until the packet is delivered, so callers must not reuse it.
@@ -20,7 +21,8 @@ export interface ReceiverOptions {
   /** How long a packet may wait in the reorder buffer for a missing predecessor (default 50 ms). */
   reorderTimeoutMs?: number;
   now?: () => number;
-  /** SSRC from the Transport header: accepted without probation. Others need 2 sequential packets. */
+  /** SSRC from the Transport header: accepted without probation. Others need 2 sequential packets,
+   *  because some cameras advertise a wrong or zero ssrc= (QUIRKS Q28). */
   expectedSsrc?: number;
   /** If set, packets with another payload type are dropped before sequence tracking (Q33 Geovision PT 50). */
   payloadTypes?: number[];

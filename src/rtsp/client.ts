@@ -597,7 +597,7 @@ export class RtspClient extends EventEmitter {
       contentBase: res.headers.get('Content-Base'),
       contentLocation: res.headers.get('Content-Location'),
     });
-    a.baseUrl = this.stripUserinfo(unwrapUrl(base) ?? a.url.href);
+    a.baseUrl = this.forceAuthority(a, this.stripUserinfo(unwrapUrl(base) ?? a.url.href), 'base URL with foreign host rewritten');
     return undefined;
   }
 
@@ -635,7 +635,7 @@ export class RtspClient extends EventEmitter {
 
   private controlUrlFor(a: Attempt, media: SdpMedia): string {
     const control = media.control;
-    const authority = `${a.url.host}:${a.url.port}`;
+    const authority = { host: a.url.host, port: a.url.port };
     if (control && /^rtsps?:\/\//i.test(control)) {
       const c = parseRtspUrl(control);
       if (c.ok && (c.value.host !== a.url.host || c.value.port !== a.url.port)) {
@@ -857,12 +857,14 @@ export class RtspClient extends EventEmitter {
   private async request(a: Attempt, method: string, uri: string, extra: [string, string][] = [], timeoutMs?: number): Promise<RtspResponse> {
     const timeout = timeoutMs ?? this.opts.requestTimeoutMs ?? 10_000;
     let authorized = false;
+    let sentAuth = '';
     for (let round = 0; round < 4; round++) {
       const headers: [string, string][] = [['User-Agent', this.opts.userAgent ?? DEFAULT_USER_AGENT]];
       const authz = a.auth?.authorize(method, uri);
       if (authz) {
         headers.push(['Authorization', authz]);
         authorized = true;
+        sentAuth = authz;
       }
       if (a.sessionId) headers.push(['Session', a.sessionId]);
       headers.push(...extra);
@@ -874,7 +876,7 @@ export class RtspClient extends EventEmitter {
         throw new RtspError(re.kind, this.redact(`${re.message} (${method} ${this.display(a.url)})`), re.statusCode);
       }
       if (res.statusCode !== 401) {
-        if (authorized && a.auth) this.quirk(`${a.auth.scheme} auth`);
+        if (authorized) this.quirk(describeAuth(sentAuth));
         return res;
       }
       const label = `${res.statusCode} ${res.reason || statusText(401)}`;
@@ -1052,6 +1054,16 @@ export class RtspClient extends EventEmitter {
     return this.credentials ? u.href.replace(/^(rtsps?:\/\/)/i, '$1***@') : u.href;
   }
 
+  /** Q18: only ever talk to the host the user configured (or a redirect named) */
+  private forceAuthority(a: Attempt, url: string, quirkName: string): string {
+    const u = parseRtspUrl(url);
+    if (!u.ok) return url;
+    if (u.value.host === a.url.host && u.value.port === a.url.port && u.value.scheme === a.url.scheme) return url;
+    this.quirk(quirkName);
+    const host = a.url.host.includes(':') ? `[${a.url.host}]` : a.url.host;
+    return `${a.url.scheme}://${host}:${a.url.port}${u.value.pathAndQuery}`;
+  }
+
   private stripUserinfo(url: string): string {
     // Q17: some cameras embed admin:password@ in Content-Base/control; never send userinfo
     return url.replace(/^(rtsps?:\/\/)[^/?#]*@/i, (_m, scheme: string) => {
@@ -1069,6 +1081,13 @@ export class RtspClient extends EventEmitter {
       /* a broken logger must not break the session */
     }
   }
+}
+
+/** quirk name for the auth scheme in use, e.g. 'digest auth (MD5, qop=auth)' (no secrets in it) */
+function describeAuth(header: string): string {
+  if (/^basic /i.test(header)) return 'basic auth';
+  const alg = /algorithm=([^,\s]+)/i.exec(header)?.[1] ?? 'MD5';
+  return `digest auth (${alg}${/qop=auth\b/i.test(header) ? ', qop=auth' : ''})`;
 }
 
 const isChannel = (n: number) => Number.isInteger(n) && n >= 0 && n <= 255;

@@ -12,10 +12,15 @@ export interface SdpLine {
 /** Cameras send a few KB; anything past this is not an SDP we can use. */
 export const MAX_SDP_BYTES = 256 * 1024;
 export const MAX_SKIPPED = 50;
+/** Longest line we look at; real ones (fmtp with parameter sets) stay well under 4 KB. */
+export const MAX_LINE = 16 * 1024;
+/** A real glued line has one join; more is garbage and would cost quadratic time to split. */
+const MAX_GLUE_SPLITS = 8;
 
+// Reolink doorbell: `a=sendonly` with the next line glued on, no line break (QUIRKS Q32, go2rtc@abbf180b)
 const DIRECTION_GLUE = /^(a=(?:sendonly|recvonly|sendrecv|inactive))([a-z]=.*)$/i;
 // A media line glued onto the end of the previous line, e.g. Reolink `a=sendonlym=audio 0 RTP/AVP 0`.
-const MEDIA_GLUE = /^(.*?\S)(m=(?:video|audio|application|text|message|data|metadata)\S* \d+(?:\/\d+)? \S+.*)$/;
+const MEDIA_GLUE = /^(.*?\S)(m=(?:video|audio|application|text|message|data|metadata)(?:\/[\w.-]{1,40})? \d{1,5}(?:\/\d{1,5})? \S+.*)$/;
 
 export function cleanSdpLines(input: string | Buffer, warnings: string[], skipped: string[]): SdpLine[] {
   const warn = (w: string) => {
@@ -30,6 +35,7 @@ export function cleanSdpLines(input: string | Buffer, warnings: string[], skippe
     text = text.slice(1);
     warn('byte order mark removed');
   }
+  // Line-ending, whitespace and final-newline variants seen in camera SDPs (QUIRKS Q32)
   const crlf = text.includes('\r\n');
   const loneLf = /(^|[^\r])\n/.test(text);
   const loneCr = /\r(?!\n)/.test(text);
@@ -60,14 +66,23 @@ export function cleanSdpLines(input: string | Buffer, warnings: string[], skippe
       if (skipped.length < MAX_SKIPPED) skipped.push(`line ${i + 1}: contains NUL bytes`);
       continue;
     }
+    if (line.length > MAX_LINE) {
+      if (skipped.length < MAX_SKIPPED) skipped.push(`line ${i + 1}: longer than ${MAX_LINE} characters`);
+      continue;
+    }
     // Split glued lines left to right; each piece is examined again.
     let rest: string | undefined = line;
+    let splits = 0;
     while (rest !== undefined) {
       let cur: string = rest;
       rest = undefined;
-      let g = DIRECTION_GLUE.exec(cur);
-      if (!g && !/^m=/i.test(cur)) g = MEDIA_GLUE.exec(cur);
+      let g: RegExpExecArray | null = null;
+      if (splits < MAX_GLUE_SPLITS) {
+        g = DIRECTION_GLUE.exec(cur);
+        if (!g && !/^m=/i.test(cur)) g = MEDIA_GLUE.exec(cur);
+      }
       if (g) {
+        splits++;
         warn('glued lines repaired');
         cur = g[1];
         rest = g[2];

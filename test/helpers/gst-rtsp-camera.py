@@ -160,8 +160,12 @@ def main() -> int:
     pool = None
     if protocols & int(GstRtsp.RTSPLowerTrans.UDP_MCAST):
         pool = GstRtspServer.RTSPAddressPool()
-        if not pool.add_range("239.255.42.1", "239.255.42.100", 5000, 5100, 1):
-            print("error: cannot create multicast address pool", file=sys.stderr)
+        # Once a factory has a pool, its unicast UDP server ports come from the pool too, so it
+        # needs a unicast range beside the multicast one or every UDP SETUP fails.
+        if not (pool.add_range("239.255.42.1", "239.255.42.100", 5000, 5100, 1)
+                and pool.add_range(GstRtspServer.RTSP_ADDRESS_POOL_ANY_IPV4,
+                                   GstRtspServer.RTSP_ADDRESS_POOL_ANY_IPV4, 40000, 49999, 0)):
+            print("error: cannot create the address pool", file=sys.stderr)
             return 1
 
     mount_points = server.get_mount_points()

@@ -108,6 +108,10 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('RtspClient ↔ gst-rtsp-server',
         expect(sent).toMatch(new RegExp(`^TEARDOWN rtsp://127\\.0\\.0\\.1:${proxy.port}/cam/? RTSP/1\\.0\\r\\n`, 'm'));
         const teardown = sent.slice(sent.indexOf('TEARDOWN '));
         expect(teardown).toContain(`Session: ${r.info.sessionId}`);
+        const cseq = /CSeq: (\d+)/i.exec(teardown)![1];
+        await new Promise((res) => setTimeout(res, 100));
+        // gst answered the TEARDOWN with 200 for that CSeq (stop() does not wait longer than 1.5 s)
+        expect(proxy.received()).toMatch(new RegExp(`RTSP/1\\.0 200 OK\r\nCSeq: ${cseq}\r\n`));
         expect(sent).toMatch(/^PLAY [^\r\n]+\r\n(?:[^\r\n]+\r\n)*Range: npt=0\.000-\r\n/m);
         expect(sent).not.toMatch(/mode=/i);
       } finally {

@@ -31,8 +31,8 @@ function readSampleRate(br: BitReader): number {
 
 /**
  * Reads an AudioSpecificConfig at the reader's position (also used inside a LATM StreamMuxConfig, where
- * it is not byte-aligned). Only the fields up to GASpecificConfig's frameLengthFlag are read; the rest
- * (extension flags, backward-compatible SBR signalling) is left unread.
+ * it is not byte-aligned). GASpecificConfig is read through epConfig, then an optional backward-compatible
+ * SBR/PS sync extension.
  */
 export function readAudioSpecificConfig(br: BitReader): Result<AudioSpecificConfig> {
   const objectType = readObjectType(br);
@@ -63,15 +63,35 @@ export function readAudioSpecificConfig(br: BitReader): Result<AudioSpecificConf
     }
     if (coreType >= 17 && coreType <= 27 && coreType !== 18) br.read(2); // epConfig
   }
+  // Backward-compatible SBR/PS signalling (§1.6.5.2): syncExtensionType 0x2B7 after the core config.
+  // FFmpeg and avenc_aac write it even for plain AAC-LC (sbrPresentFlag = 0), also inside LATM configs.
+  let signalledType = objectType;
+  if (!sbr && br.bitsLeft >= 16 && br.peek(11) === 0x2b7) {
+    br.read(11);
+    const extType = readObjectType(br);
+    if (extType === 5 && br.read(1) === 1) {
+      const extRate = readSampleRate(br);
+      sbr = true;
+      signalledType = 5;
+      if (extRate > 0) sampleRate = extRate;
+      if (br.bitsLeft >= 12 && br.peek(11) === 0x548) {
+        br.read(11);
+        if (br.read(1) === 1) signalledType = 29;
+      }
+    } else if (extType === 22 && br.read(1) === 1) {
+      readSampleRate(br);
+      br.read(4);
+    }
+  }
   if (br.overrun) return err('AudioSpecificConfig truncated');
-  if (objectType === 0 || objectType === 31) return err(`invalid audio object type ${objectType}`);
+  if (objectType === 0) return err(`invalid audio object type ${objectType}`);
   if (sampleRate <= 0) return err('reserved sampling frequency index');
   const channels = CHANNELS_BY_CONFIG[channelConfig];
   if (channels === undefined || channels === 0) {
     return err(`unsupported channel configuration ${channelConfig}`);
   }
   if (sbr) frameLength *= 2;
-  return ok({ objectType, sampleRate, channels, frameLength });
+  return ok({ objectType: signalledType, sampleRate, channels, frameLength });
 }
 
 export function parseAudioSpecificConfig(buf: Buffer): Result<AudioSpecificConfig> {

@@ -38,6 +38,15 @@ export class BitReader {
     return v;
   }
 
+  /** The next `n` bits without consuming them (0 if fewer remain). */
+  peek(n: number): number {
+    if (this.pos + n > this.buf.length * 8) return 0;
+    const save = this.pos;
+    const v = this.read(n);
+    this.pos = save;
+    return v;
+  }
+
   skip(n: number): void {
     if (n < 0 || this.pos + n > this.buf.length * 8) {
       this.overrun = true;

@@ -27,7 +27,11 @@ function latmGetValue(br: BitReader): number {
   return v;
 }
 
-export function readStreamMuxConfig(br: BitReader): Result<StreamMuxConfig> {
+/**
+ * Reads a StreamMuxConfig. `lenientTail` (for the fmtp `config=`, where nothing follows) accepts a config
+ * that ends right after the AudioSpecificConfig, as if frameLengthType = 0 with no other data and no CRC.
+ */
+export function readStreamMuxConfig(br: BitReader, lenientTail = false): Result<StreamMuxConfig> {
   const audioMuxVersion = br.read(1);
   const audioMuxVersionA = audioMuxVersion === 1 ? br.read(1) : 0;
   if (audioMuxVersionA !== 0) return err('audioMuxVersionA 1 is reserved');
@@ -49,6 +53,11 @@ export function readStreamMuxConfig(br: BitReader): Result<StreamMuxConfig> {
     br.skip(ascLen - used);
   }
   if (!asc.ok) return err(`StreamMuxConfig: ${asc.error}`);
+  // GStreamer rtpmp4apay stops its config= after a padded ASC, leaving out frameLengthType and the
+  // rest (seen with avenc_aac; QUIRKS Q41, mediamtx#1694): variable frame lengths are what it sends.
+  if (lenientTail && br.bitsLeft < 13) {
+    return ok({ audioMuxVersion, allStreamsSameTimeFraming, subFrames, asc: asc.value, frameLengthType: 0, fixedFrameLength: 0, otherDataBits: 0, crcCheckPresent: false });
+  }
   const frameLengthType = br.read(3);
   let fixedFrameLength = 0;
   if (frameLengthType === 0) br.read(8); // latmBufferFullness
@@ -71,8 +80,9 @@ export function readStreamMuxConfig(br: BitReader): Result<StreamMuxConfig> {
   return ok({ audioMuxVersion, allStreamsSameTimeFraming, subFrames, asc: asc.value, frameLengthType, fixedFrameLength, otherDataBits, crcCheckPresent });
 }
 
+/** Parses the fmtp `config=` StreamMuxConfig (RFC 6416 §7.1). */
 export function parseStreamMuxConfig(buf: Buffer): Result<StreamMuxConfig> {
-  return readStreamMuxConfig(new BitReader(buf));
+  return readStreamMuxConfig(new BitReader(buf), true);
 }
 
 /**

@@ -21,6 +21,9 @@ export interface NalSyntax {
   type(nal: Buffer): number;
   isVcl(type: number): boolean;
   isKeyframe(type: number): boolean;
+  isParameterSet(type: number): boolean;
+  /** Access unit delimiter type, which must stay first in an AU. */
+  audType: number;
   /** Types that must not be kept in an access unit (reserved/unspecified, aggregation types). */
   isDropped(type: number): boolean;
 }
@@ -56,6 +59,11 @@ export abstract class NalDepacketizer {
     private readonly syntax: NalSyntax,
   ) {
     this.clockRate = init.clockRate;
+  }
+
+  /** Bytes held for the access unit and fragment being built (bounded by MAX_AU_BYTES). */
+  get bufferedBytes(): number {
+    return this.auBytes + this.fuBytes;
   }
 
   abstract params(): CodecParams;
@@ -126,6 +134,10 @@ export abstract class NalDepacketizer {
     const type = this.syntax.type(nal);
     // Reserved/unspecified NAL types carry nothing a decoder can use (go2rtc#1570, QUIRKS Q36).
     if (this.syntax.isDropped(type)) return;
+    // rtph264pay/rtph265pay with config-interval=-1 repeat SPS/PPS before every IDR slice of a
+    // multi-slice picture; a parameter set after a slice makes decoders start a new picture, so
+    // an exact repeat within the AU is dropped.
+    if (this.syntax.isParameterSet(type) && this.au.some((n) => n.equals(nal))) return;
     if (this.auBytes + nal.length > MAX_AU_BYTES) {
       this.discard(true, 'access unit exceeds size cap');
       return;
@@ -205,12 +217,13 @@ export abstract class NalDepacketizer {
     const present = new Set(nalus.map((n) => this.syntax.type(n)));
     const missing = sets.filter((s) => !present.has(s.type));
     if (missing.length === 0) return nalus;
-    // Insert before the first parameter set that follows in order, or else before the first VCL NAL.
+    // Decoding order within an AU: AUD, then VPS/SPS/PPS in type order, then SEI and slices
+    // (H.264 7.4.1.2.3, H.265 7.4.2.4.4). Insert each missing set after the AUD and any earlier set.
     const result = nalus.slice();
     for (const m of missing) {
       let idx = result.findIndex((n) => {
         const t = this.syntax.type(n);
-        return this.syntax.isVcl(t) || sets.some((s) => s.type === t && s.type > m.type);
+        return t !== this.syntax.audType && !(this.syntax.isParameterSet(t) && t < m.type);
       });
       if (idx < 0) idx = result.length;
       result.splice(idx, 0, m.nal);

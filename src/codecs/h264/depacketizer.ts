@@ -16,6 +16,8 @@ const syntax: NalSyntax = {
   type: (nal) => nal[0] & 0x1f,
   isVcl: (t) => t >= 1 && t <= 5,
   isKeyframe: (t) => t === H264Nal.Idr,
+  isParameterSet: (t) => t === H264Nal.Sps || t === H264Nal.Pps,
+  audType: H264Nal.Aud,
   // 0 and 30/31 are unspecified, 24..29 are RTP aggregation/fragment types that must not nest.
   isDropped: (t) => t === 0 || t >= 24,
 };

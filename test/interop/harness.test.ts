@@ -1,0 +1,179 @@
+// Tests the interop harness itself against independent clients (ffprobe, gst rtspsrc), never camgate
+// code: if these fail, the helpers are broken, not the gateway.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { haveTools } from '../helpers/tools.ts';
+import { startGstCamera, rtspsrcRead, type GstCamera } from '../helpers/gst-camera.ts';
+import { probeUrl, probeElementary } from '../helpers/ffprobe.ts';
+import {
+  startQuirkServer,
+  reply,
+  h264Sdp,
+  h264Source,
+  startH264Pump,
+  parseClientPorts,
+  type QuirkServer,
+} from '../helpers/quirk-server.ts';
+
+const codecs = (streams: { codec_type: string; codec_name: string }[]) =>
+  streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort();
+
+describe.skipIf(!haveTools('ffprobe', 'gst-launch-1.0', 'gst-rtsp-server'))('GStreamer RTSP camera', () => {
+  let cam: GstCamera;
+  beforeAll(async () => {
+    cam = await startGstCamera({
+      mounts: [
+        { path: '/h264', spec: 'h264+aac' },
+        { path: '/h265', spec: 'h265+pcma' },
+        { path: '/mjpeg', spec: 'mjpeg' },
+      ],
+      width: 320,
+      height: 240,
+      fps: 15,
+      gop: 15,
+    });
+  });
+  afterAll(async () => {
+    await cam?.stop();
+  });
+
+  for (const transport of ['tcp', 'udp'] as const) {
+    it(`ffprobe sees the right codecs, resolution and audio over ${transport}`, async () => {
+      const h264 = await probeUrl(cam.url('/h264'), { rtspTransport: transport });
+      expect(codecs(h264.streams)).toEqual(['audio:aac', 'video:h264']);
+      expect(h264.streams.find((s) => s.codec_type === 'video')).toMatchObject({ width: 320, height: 240 });
+
+      const h265 = await probeUrl(cam.url('/h265'), { rtspTransport: transport });
+      expect(codecs(h265.streams)).toEqual(['audio:pcm_alaw', 'video:hevc']);
+      expect(h265.streams.find((s) => s.codec_type === 'video')).toMatchObject({ width: 320, height: 240 });
+      expect(h265.streams.find((s) => s.codec_type === 'audio')).toMatchObject({ sample_rate: '8000', channels: 1 });
+
+      const mjpeg = await probeUrl(cam.url('/mjpeg'), { rtspTransport: transport });
+      expect(codecs(mjpeg.streams)).toEqual(['video:mjpeg']);
+      expect(mjpeg.streams[0]).toMatchObject({ width: 320, height: 240 });
+    });
+  }
+
+  it('ffprobe decodes frames from the live stream', async () => {
+    const r = await probeUrl(cam.url('/h264'), { rtspTransport: 'tcp', countFrames: true, readIntervals: '%+2' });
+    const video = r.streams.find((s) => s.codec_type === 'video');
+    expect(Number(video?.nb_read_frames)).toBeGreaterThanOrEqual(10);
+  });
+
+  it('gst-launch rtspsrc reads it over TCP and UDP', async () => {
+    const tcp = await rtspsrcRead(cam.url('/h264'), { protocols: 'tcp', numBuffers: 15 });
+    expect(tcp.code, tcp.stderr).toBe(0);
+    const udp = await rtspsrcRead(cam.url('/h265'), { protocols: 'udp', numBuffers: 15 });
+    expect(udp.code, udp.stderr).toBe(0);
+  });
+
+  it('stop() then start() serves again on the same port; hard stop too', async () => {
+    const port = cam.port;
+    await cam.stop();
+    await expect(probeUrl(cam.url('/mjpeg'), { rtspTransport: 'tcp', timeoutMs: 5000 })).rejects.toThrow();
+    await cam.start();
+    expect(cam.port).toBe(port);
+    expect(codecs((await probeUrl(cam.url('/mjpeg'), { rtspTransport: 'tcp' })).streams)).toEqual(['video:mjpeg']);
+    await cam.stop(true);
+    await cam.start();
+    expect(cam.port).toBe(port);
+    expect(codecs((await probeUrl(cam.url('/mjpeg'), { rtspTransport: 'tcp' })).streams)).toEqual(['video:mjpeg']);
+    expect(cam.log.some((l) => l.startsWith('READY '))).toBe(true);
+  });
+});
+
+describe.skipIf(!haveTools('ffprobe', 'gst-launch-1.0', 'gst-rtsp-server'))('GStreamer RTSP camera with auth', () => {
+  const user = 'admin';
+  const password = 'p@ss:w0rd';
+  let digest: GstCamera;
+  let basic: GstCamera;
+  beforeAll(async () => {
+    [digest, basic] = await Promise.all([
+      startGstCamera({ mounts: [{ path: '/cam', spec: 'mjpeg' }], auth: { method: 'digest', user, password } }),
+      startGstCamera({ mounts: [{ path: '/cam', spec: 'mjpeg' }], auth: { method: 'basic', user, password } }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([digest?.stop(), basic?.stop()]);
+  });
+
+  for (const which of ['digest', 'basic'] as const) {
+    it(`${which}: ffprobe with the right password works; wrong or no password gets 401`, async () => {
+      const cam = which === 'digest' ? digest : basic;
+      const ok = await probeUrl(cam.url('/cam', { user, password }), { rtspTransport: 'tcp' });
+      expect(codecs(ok.streams)).toEqual(['video:mjpeg']);
+      await expect(probeUrl(cam.url('/cam', { user, password: 'wrong' }), { rtspTransport: 'tcp' })).rejects.toThrow(/401/);
+      await expect(probeUrl(cam.url('/cam'), { rtspTransport: 'tcp' })).rejects.toThrow(/401/);
+    });
+  }
+
+  it('rtspsrc authenticates with digest', async () => {
+    const r = await rtspsrcRead(digest.url('/cam'), { user, password, numBuffers: 10 });
+    expect(r.code, r.stderr).toBe(0);
+    const bad = await rtspsrcRead(digest.url('/cam'), { user, password: 'nope', numBuffers: 10 });
+    expect(bad.code).not.toBe(0);
+  });
+
+  it('rejects digest-sha256 with a clear message (GstRtspServer has no SHA-256 digest)', async () => {
+    await expect(
+      startGstCamera({ mounts: [{ path: '/cam', spec: 'h264' }], auth: { method: 'digest-sha256', user, password } }),
+    ).rejects.toThrow(/digest-sha256 is not supported/);
+  });
+});
+
+describe.skipIf(!haveTools('ffprobe', 'ffmpeg'))('QuirkServer with ffprobe', () => {
+  let qs: QuirkServer;
+  const SESSION = '5E55104D';
+  beforeAll(async () => {
+    qs = await startQuirkServer((req, ctx) => {
+      switch (req.method) {
+        case 'OPTIONS':
+          return reply(req, 200, { Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER' });
+        case 'DESCRIBE':
+          return reply(req, 200, { 'Content-Base': `${qs.url('/cam')}/`, 'Content-Type': 'application/sdp' }, h264Sdp());
+        case 'SETUP': {
+          const client = parseClientPorts(req.headers['transport']);
+          ctx.state.udp = client !== null;
+          const transport = client
+            ? `RTP/AVP;unicast;client_port=${client[0]}-${client[1]};server_port=${ctx.serverPorts[0]}-${ctx.serverPorts[1]}`
+            : 'RTP/AVP/TCP;unicast;interleaved=0-1';
+          return reply(req, 200, { Transport: transport, Session: `${SESSION};timeout=60` });
+        }
+        case 'PLAY':
+          ctx.write(reply(req, 200, { Session: SESSION, 'RTP-Info': `url=${qs.url('/cam')}/trackID=0;seq=100;rtptime=0` }));
+          ctx.state.pump = startH264Pump(ctx, {
+            transport: ctx.state.udp ? 'udp' : 'tcp',
+            startSeq: 100,
+            startTimestamp: 0,
+            senderReports: true,
+          });
+          return null;
+        default:
+          return reply(req, 200, { Session: SESSION });
+      }
+    });
+  });
+  afterAll(async () => {
+    await qs?.close();
+  });
+
+  it('the pump source is a decodable 320x240 H.264 stream', async () => {
+    const src = h264Source();
+    const annexB = Buffer.concat(src.accessUnits.flat().flatMap((n) => [Buffer.from([0, 0, 0, 1]), n]));
+    const p = await probeElementary(annexB, 'h264');
+    expect(p).toMatchObject({ codec: 'h264', width: 320, height: 240, frames: src.accessUnits.length });
+    expect(src.accessUnits.length).toBe(30);
+  });
+
+  for (const transport of ['tcp', 'udp'] as const) {
+    it(`ffprobe (${transport}) plays a scripted session and decodes h264`, async () => {
+      const before = qs.requests.length;
+      const r = await probeUrl(qs.url('/cam'), { rtspTransport: transport, countFrames: true, readIntervals: '%+2' });
+      expect(r.streams).toHaveLength(1);
+      expect(r.streams[0]).toMatchObject({ codec_name: 'h264', width: 320, height: 240 });
+      expect(Number(r.streams[0]!.nb_read_frames)).toBeGreaterThanOrEqual(10);
+      const methods = qs.requests.slice(before).map((q) => q.method);
+      expect(methods.slice(0, 4)).toEqual(['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY']);
+      expect(qs.errors).toEqual([]);
+    });
+  }
+});
