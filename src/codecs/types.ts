@@ -3,6 +3,16 @@ export type CodecName = 'H264' | 'H265' | 'MJPEG' | 'AAC' | 'PCMU' | 'PCMA' | 'O
 
 export type MediaKind = 'video' | 'audio' | 'application';
 
+/** What every depacketizer is built from: the SDP rtpmap/fmtp and, for video, a size attribute. */
+export interface DepacketizerInit {
+  clockRate: number;
+  channels?: number;
+  /** fmtp parameters; keys lower-case. */
+  fmtp: Record<string, string>;
+  /** Size from the SDP (a=x-dimensions, a=framesize), used until the bitstream says otherwise. */
+  dimensions?: { width: number; height: number };
+}
+
 /** One RTP packet, after reordering, as a depacketizer sees it. */
 export interface RtpPacketIn {
   payloadType: number;

@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { Gateway } from '../gateway.ts';
 import { apiRoutes } from '../api/routes.ts';
@@ -12,10 +12,10 @@ export interface HttpServerOptions {
 export async function buildHttpServer(opts: HttpServerOptions) {
   const app = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Bounded: no request body bigger than 1 MiB, no header block bigger than 16 KiB.
     bodyLimit: 1024 * 1024,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     connectionTimeout: 0,
     keepAliveTimeout: 5000,
   });

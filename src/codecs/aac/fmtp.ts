@@ -1,11 +1,4 @@
-/** What every camgate depacketizer is built from (SDP rtpmap/fmtp and, for video, a size attribute). */
-export interface DepacketizerInit {
-  clockRate: number;
-  channels?: number;
-  /** fmtp parameters; keys lower-case. */
-  fmtp: Record<string, string>;
-  dimensions?: { width: number; height: number };
-}
+export type { DepacketizerInit } from '../types.ts';
 
 /**
  * fmtp parameters with keys lower-cased and values trimmed of spaces and stray ';'. Callers are meant to

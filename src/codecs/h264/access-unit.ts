@@ -1,15 +1,7 @@
-import type { CodecName, CodecParams, DepacketizerStats, Frame, RtpPacketIn } from '../types.ts';
+import type { CodecName, CodecParams, DepacketizerInit, DepacketizerStats, Frame, RtpPacketIn } from '../types.ts';
+export type { DepacketizerInit } from '../types.ts';
 import { hasStartCode, splitAnnexB } from '../annexb.ts';
 
-/** Constructor input shared by depacketizers (not in src/codecs/types.ts yet). */
-export interface DepacketizerInit {
-  clockRate: number;
-  channels?: number;
-  /** fmtp parameters, keys lower-case. */
-  fmtp: Record<string, string>;
-  /** Size from the SDP (a=x-dimensions, a=framesize), used until an SPS says otherwise. */
-  dimensions?: { width: number; height: number };
-}
 
 /** An access unit larger than this means markers were lost or the stream is garbage (go2rtc#675). */
 export const MAX_AU_BYTES = 8 * 1024 * 1024;

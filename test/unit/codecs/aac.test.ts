@@ -159,7 +159,7 @@ describe('Mpeg4GenericDepacketizer (RFC 3640)', () => {
       const [k, v] = part.split('=');
       if (v !== undefined) asIs[k!.trim()] = v; // keys NOT lower-cased, values with spaces
     }
-    for (const fmtp of [fmtpOf(ubiquiti), asIs, fmtpOf('mode=AAC_hbr;config=1188'), fmtpOf('config=1188'), fmtpOf('sizeLength=13;indexDeltalength=3;indexLength=3;CTSDeltaLength=0;config=1188')]) {
+    for (const fmtp of [fmtpOf(ubiquiti), asIs, fmtpOf('mode=AAC_hbr;config=1188'), fmtpOf('config=1188'), fmtpOf('sizeLength=13;indexDeltalength=3;indexLength=3;CTSDeltaLength=0;config=1188'), { mode: 'AAC-hbr;', config: ' 1188; ', sizelength: '13;' }]) {
       const d = new Mpeg4GenericDepacketizer({ clockRate: 48000, fmtp });
       expect(d.push(pkt(0, rfc3640Packet(aus)), false).map((f) => f.data[0])).toEqual(aus);
       expect(d.params()).toMatchObject({ sampleRate: 48000, channels: 1 });
