@@ -324,6 +324,8 @@ export class RtspDemuxer {
       if (pos > 0) {
         this.#buf.copy(this.#buf, 0, pos, this.#len);
         this.#len -= pos;
+        // A 1 MiB SDP should not pin 1 MiB per idle connection for the rest of its life.
+        if (this.#len === 0 && this.#buf.length > 256 * 1024) this.#buf = EMPTY;
       } else if (n === 0) {
         // Cannot happen given the limits; never spin.
         events.push({ type: 'error', error: 'demuxer buffer full', skipped: this.#len });
