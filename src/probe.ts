@@ -51,6 +51,7 @@ export async function probe(url: string, opts: { transport: 'auto' | 'tcp' | 'ud
     quirk: (q) => quirks.push(q),
   });
   tracks = started.tracks;
+  source.ready();
   await new Promise((r) => setTimeout(r, Math.max(0.5, opts.seconds) * 1000));
   const rtp = source.rtpQuality();
   const dep = source.depacketizerStats();

@@ -214,6 +214,7 @@ export class Camera extends EventEmitter {
     this.quirks = [...new Set([...this.quirks, ...started.quirks])];
     this.quality.reset();
     this.stream.start(started.tracks);
+    source.ready();
     this.attempt = 0;
     // Every successful session after the first one is a reconnect.
     if (this.hadStreamed) this.reconnects++;

@@ -117,12 +117,13 @@ export class DemoSource implements Source {
   async start(events: SourceEvents): Promise<{ tracks: TrackInfo[]; transport: string; quirks: string[] }> {
     const clip = await loadDemoClip();
     this.stopped = false;
-    const start = Date.now();
+    let start = 0;
     const videoStep = 90000 / clip.fps;
     let v = 0;
     let a = 0;
     const tick = () => {
       if (this.stopped) return;
+      if (start === 0) start = Date.now();
       const elapsed = Date.now() - start;
       const out: AccessUnit[] = [];
       // Emit every unit whose presentation time has come, interleaved in time order.
@@ -144,10 +145,17 @@ export class DemoSource implements Source {
       }
       for (const au of out) events.accessUnit(au);
     };
-    // The first tick runs after start() resolves, so the hub knows the tracks before the first keyframe.
-    this.timer = setInterval(tick, 10);
-    setImmediate(tick);
+    this.tick = tick;
     return { tracks: clip.tracks, transport: 'builtin', quirks: [] };
+  }
+
+  private tick: (() => void) | undefined;
+
+  /** Pacing starts once the hub knows the tracks, so the first keyframe isn't lost. */
+  ready(): void {
+    if (!this.tick || this.timer) return;
+    this.timer = setInterval(this.tick, 10);
+    this.tick();
   }
 
   async stop(): Promise<void> {

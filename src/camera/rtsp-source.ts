@@ -11,6 +11,8 @@ import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts'
 const RR_INTERVAL_MS = 5000;
 /** How often the UDP reorder buffers are flushed of packets whose wait expired. */
 const REORDER_FLUSH_MS = 20;
+/** Packets held while start() is still running (bounded). */
+const MAX_EARLY_PACKETS = 2048;
 
 interface IngestTrack {
   /** Index of the RTSP track (the client's numbering). */
@@ -35,13 +37,28 @@ export class RtspSource implements Source {
   private stopped = false;
   info: RtspSessionInfo | undefined;
 
-  constructor(private readonly opts: RtspClientOptions) {}
+  private readonly rrIntervalMs: number;
+
+  constructor(
+    private readonly opts: RtspClientOptions,
+    tuning: { rrIntervalMs?: number } = {},
+  ) {
+    this.rrIntervalMs = tuning.rrIntervalMs ?? RR_INTERVAL_MS;
+  }
 
   async start(events: SourceEvents): Promise<SourceStart> {
     this.stopped = false;
     const client = new RtspClient(this.opts);
     this.client = client;
-    const info = await client.start();
+    // Cameras send RTCP and even the first RTP (the keyframe) before or with the PLAY response
+    // (Reolink, QUIRKS Q05): hold every packet until ready(), when the hub knows the tracks.
+    this.live = false;
+    this.early = [];
+    client.on('rtp', (index: number, packet: Buffer) => this.onPacket(false, index, packet));
+    client.on('rtcp', (index: number, packet: Buffer) => this.onPacket(true, index, packet));
+    let info: RtspSessionInfo;
+    info = await client.start();
+    this.events = events;
     this.info = info;
     const reorder = info.transport !== 'tcp';
     const quirks = [...info.quirks];
@@ -74,17 +91,6 @@ export class RtspSource implements Source {
       throw new Error('the camera offers no track camgate can read');
     }
 
-    client.on('rtp', (index: number, packet: Buffer) => {
-      const t = this.tracks[index];
-      if (!t) return;
-      for (const p of t.receiver.pushRtp(packet)) this.deliver(t, p, events);
-    });
-    client.on('rtcp', (index: number, packet: Buffer) => {
-      const t = this.tracks[index];
-      if (!t) return;
-      const { packets } = parseRtcp(packet);
-      for (const p of packets) if (p.type === 'SR') t.receiver.handleSenderReport(p);
-    });
     client.on('quirk', (name: string) => events.quirk(name));
     client.once('close', (e?: Error) => {
       if (this.stopped) return;
@@ -95,12 +101,40 @@ export class RtspSource implements Source {
     if (reorder) {
       this.timers.push(
         setInterval(() => {
-          for (const t of this.tracks) if (t) for (const p of t.receiver.flush()) this.deliver(t, p, events);
+          if (!this.live) return;
+      for (const t of this.tracks) if (t) for (const p of t.receiver.flush()) this.deliver(t, p, events);
         }, REORDER_FLUSH_MS),
       );
     }
-    this.timers.push(setInterval(() => this.sendReceiverReports(), RR_INTERVAL_MS));
+    this.timers.push(setInterval(() => this.sendReceiverReports(), this.rrIntervalMs));
     return { tracks: trackInfos, transport: info.transport, quirks };
+  }
+
+  private live = false;
+  private early: { rtcp: boolean; index: number; packet: Buffer }[] = [];
+  private events: SourceEvents | undefined;
+
+  /** The camera has started its stream: deliver the held packets, then everything as it comes. */
+  ready(): void {
+    this.live = true;
+    const held = this.early;
+    this.early = [];
+    for (const e of held) this.onPacket(e.rtcp, e.index, e.packet);
+  }
+
+  private onPacket(rtcp: boolean, index: number, packet: Buffer): void {
+    if (!this.live) {
+      if (this.early.length < MAX_EARLY_PACKETS) this.early.push({ rtcp, index, packet });
+      return;
+    }
+    const t = this.tracks[index];
+    const events = this.events;
+    if (!t || !events) return;
+    if (rtcp) {
+      for (const p of parseRtcp(packet).packets) if (p.type === 'SR') t.receiver.handleSenderReport(p);
+      return;
+    }
+    for (const p of t.receiver.pushRtp(packet)) this.deliver(t, p, events);
   }
 
   private deliver(t: IngestTrack, p: ReturnType<RtpReceiver['pushRtp']>[number], events: SourceEvents): void {

@@ -32,6 +32,11 @@ export interface SourceStart {
 export interface Source {
   readonly kind: string;
   start(events: SourceEvents): Promise<SourceStart>;
+  /**
+   * Called once the stream knows the tracks from start(): media flows from here on. Sources hold
+   * what arrives earlier (a camera's first keyframe often comes with the PLAY response).
+   */
+  ready(): void;
   stop(): Promise<void>;
   rtpQuality?(): RtpQuality;
 }

@@ -64,6 +64,7 @@ describe('built-in demo camera', () => {
       const src = new DemoSource();
       const aus: AccessUnit[] = [];
       await src.start({ accessUnit: (au) => aus.push(au), trackParams() {}, close() {}, quirk() {} });
+      src.ready();
       await vi.advanceTimersByTimeAsync(9000);
       await src.stop();
       const video = aus.filter((a) => a.track === 0);
