@@ -18,6 +18,9 @@ const WORK = path.join(tmpdir(), 'camgate-bench');
 mkdirSync(WORK, { recursive: true });
 const CLK_TCK = 100;
 const SAMPLE_S = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 10);
+/** The node flags of bin/camgate.js's shebang, so the benchmark runs camgate as `npx camgate` does. */
+const NODE_FLAGS = (readFileSync(path.join(ROOT, 'bin/camgate.js'), 'utf8').split('\n')[0]!.match(/node (.*)$/)?.[1] ?? '').split(' ').filter(Boolean);
 const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const NS = counts.length ? counts : [10, 50, 100];
 
@@ -111,7 +114,7 @@ async function startCamgate(n: number, rtspPort: number): Promise<{ child: Child
   const cams = Array.from({ length: n }, (_, i) => `  cam${i}:\n    url: rtsp://127.0.0.1:${rtspPort}/cam${i}\n    transport: tcp\n`).join('');
   const cfg = path.join(WORK, `camgate-${n}.yaml`);
   writeFileSync(cfg, `server:\n  http: "127.0.0.1:${httpPort}"\n  rtsp: "127.0.0.1:${await freePort()}"\ncameras:\n${n ? cams : '  {}\n'}`.replace('cameras:\n  {}\n', 'cameras: {}\n'));
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/camgate.js'), 'serve', '--config', cfg], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, path.join(ROOT, 'bin/camgate.js'), 'serve', '--config', cfg], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, LOG_LEVEL: 'warn' },
   });
@@ -153,10 +156,11 @@ async function main(): Promise<void> {
 
     for (const n of NS) {
       const g = await startCamgate(n, rtspPort);
-      const { bitrateKbps } = await waitStreaming(g.httpPort, n);
-      await new Promise((r) => setTimeout(r, 3000));
+      await waitStreaming(g.httpPort, n);
+      // Steady state: let the JIT and the heap settle before measuring (startup compiles ~100 modules).
+      await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
       const cg = await measure([g.child.pid!], SAMPLE_S);
-      const after = await waitStreaming(g.httpPort, n).catch(() => ({ bitrateKbps: 0 }));
+      const { bitrateKbps } = await waitStreaming(g.httpPort, n).catch(() => ({ bitrateKbps: 0 }));
       await kill([g.child]);
 
       const outDir = path.join(WORK, 'hls');
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
       const cgPer = cg.cpuPercent / n;
       const ffPer = fm.cpuPercent / n;
       const rssPer = (cg.rssMb - baseRss) / n;
-      const line = `N=${n}: camgate ${cg.cpuPercent.toFixed(1)}% CPU (${cgPer.toFixed(3)}%/camera), RSS ${cg.rssMb.toFixed(1)} MB (${rssPer.toFixed(2)} MB/camera over idle), ingest ${(Math.min(bitrateKbps, after.bitrateKbps) / 1000).toFixed(2)} Mbit/s/camera | ffmpeg x${alive}: ${fm.cpuPercent.toFixed(1)}% CPU (${ffPer.toFixed(3)}%/camera), RSS ${(fm.rssMb / n).toFixed(1)} MB/camera | CPU ratio camgate/ffmpeg ${(cgPer / ffPer).toFixed(2)}`;
+      const line = `N=${n}: camgate ${cg.cpuPercent.toFixed(1)}% CPU (${cgPer.toFixed(3)}%/camera), RSS ${cg.rssMb.toFixed(1)} MB (${rssPer.toFixed(2)} MB/camera over idle), ingest ${(bitrateKbps / 1000).toFixed(2)} Mbit/s/camera | ffmpeg x${alive}: ${fm.cpuPercent.toFixed(1)}% CPU (${ffPer.toFixed(3)}%/camera), RSS ${(fm.rssMb / n).toFixed(1)} MB/camera | CPU ratio camgate/ffmpeg ${(cgPer / ffPer).toFixed(2)}`;
       rows.push(line);
       process.stdout.write(`${line}\n`);
     }

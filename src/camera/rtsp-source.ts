@@ -21,6 +21,7 @@ interface IngestTrack {
   receiver: RtpReceiver;
   depacketizer: Depacketizer;
   lastParamsKey: string;
+  lastParamsVersion: number | undefined;
 }
 
 function paramsKey(p: CodecParams): string {
@@ -84,6 +85,7 @@ export class RtspSource implements Source {
         receiver: new RtpReceiver({ clockRate: dep.value.clockRate, reorder, expectedSsrc: t.ssrc }),
         depacketizer: dep.value,
         lastParamsKey: paramsKey(dep.value.params()),
+        lastParamsVersion: dep.value.paramsVersion,
       };
     }
     if (trackInfos.length === 0) {
@@ -149,12 +151,9 @@ export class RtspSource implements Source {
       p.lostBefore > 0,
     );
     if (frames.length === 0) return;
-    const params = t.depacketizer.params();
-    const key = paramsKey(params);
-    if (key !== t.lastParamsKey) {
+    if (this.paramsChanged(t)) {
       // In-band parameter sets differ from the SDP (or changed mid-stream, QUIRKS Q35/Q37).
-      t.lastParamsKey = key;
-      t.info.params = { ...params };
+      t.info.params = { ...t.depacketizer.params() };
       events.trackParams(t.info.id, t.info.params);
     }
     for (const f of frames) {
@@ -170,6 +169,18 @@ export class RtspSource implements Source {
         epoch: 0,
       });
     }
+  }
+
+  private paramsChanged(t: IngestTrack): boolean {
+    const version = t.depacketizer.paramsVersion;
+    if (version !== undefined) {
+      if (version === t.lastParamsVersion) return false;
+      t.lastParamsVersion = version;
+    }
+    const key = paramsKey(t.depacketizer.params());
+    if (key === t.lastParamsKey) return false;
+    t.lastParamsKey = key;
+    return true;
   }
 
   private sendReceiverReports(): void {

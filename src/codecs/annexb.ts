@@ -2,15 +2,11 @@
  * Annex-B byte streams (ITU-T H.264/H.265 Annex B): NAL units separated by 00 00 01 or 00 00 00 01.
  */
 
-/** Index of the next 00 00 01 at or after `from`, or -1. */
+const START_CODE_3 = Buffer.from([0, 0, 1]);
+
+/** Index of the next 00 00 01 at or after `from`, or -1 (a native search: this runs on every NAL). */
 function findStartCode(buf: Buffer, from: number): number {
-  for (let i = from; i + 2 < buf.length; ) {
-    const j = buf.indexOf(1, i + 2);
-    if (j < 0) return -1;
-    if (buf[j - 1] === 0 && buf[j - 2] === 0) return j - 2;
-    i = j - 1;
-  }
-  return -1;
+  return from + 2 < buf.length ? buf.indexOf(START_CODE_3, from) : -1;
 }
 
 /** True if the buffer contains a 3-byte start code anywhere. */

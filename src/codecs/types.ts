@@ -75,5 +75,10 @@ export interface Depacketizer {
   /** `lostBefore`: one or more packets were lost just before this one. */
   push(pkt: RtpPacketIn, lostBefore: boolean): Frame[];
   params(): CodecParams;
+  /**
+   * Bumped whenever params() changes (in-band parameter sets, new config). Lets callers skip
+   * comparing params() per frame; depacketizers without it are compared by value.
+   */
+  readonly paramsVersion?: number;
   readonly stats: DepacketizerStats;
 }

@@ -174,31 +174,35 @@ export async function startGstCamera(opts: GstCameraOptions): Promise<GstCamera>
 
 /**
  * Independent GStreamer client: `gst-launch-1.0 rtspsrc … ! decodebin ! fakesink num-buffers=N` on the
- * video stream. Resolves with gst-launch's exit code (0 = N decoded video buffers reached EOS) and stderr.
+ * video stream. `eos` is true when N decoded video buffers reached the sink (the pipeline's EOS): judge
+ * success by it, not by `code`, because rtspsrc sometimes reports "Could not send message" while
+ * tearing down after EOS (a PAUSE/TEARDOWN race with the server closing the connection).
  */
 export function rtspsrcRead(
   url: string,
   opts: { protocols?: 'tcp' | 'udp'; numBuffers?: number; user?: string; password?: string; timeoutMs?: number } = {},
-): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-q', 'rtspsrc', 'name=src', `location=${url}`, `protocols=${opts.protocols ?? 'tcp'}`, 'latency=0'];
+): Promise<{ eos: boolean; code: number | null; stderr: string }> {
+  const args = ['rtspsrc', 'name=src', `location=${url}`, `protocols=${opts.protocols ?? 'tcp'}`, 'latency=0'];
   if (opts.user !== undefined) args.push(`user-id=${opts.user}`);
   if (opts.password !== undefined) args.push(`user-pw=${opts.password}`);
   // Only the video pad is linked (by caps); an audio pad stays unlinked, which rtspsrc tolerates.
   args.push('src.', '!', 'application/x-rtp,media=video', '!', 'decodebin', '!', 'fakesink', `num-buffers=${opts.numBuffers ?? 20}`);
   return new Promise((resolve) => {
-    const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
     let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout = (stdout + d).slice(-20_000);
+    });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr = (stderr + d).slice(-20_000);
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.once('error', (e) => {
+    const done = (code: number | null, extra = '') => {
       clearTimeout(timer);
-      resolve({ code: -1, stderr: stderr + String(e) });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
+      resolve({ eos: stdout.includes('Got EOS from element "pipeline0"'), code, stderr: stderr + extra });
+    };
+    child.once('error', (e) => done(-1, String(e)));
+    child.once('close', (code) => done(code));
   });
 }

@@ -150,7 +150,7 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
     for (let i = 0; i < 100; i++) {
       await new Promise((r) => setTimeout(r, 200));
       try {
-        cams = await (await fetch(`${base}/api/cameras`)).json();
+        cams = (await (await fetch(`${base}/api/cameras`)).json()) as typeof cams;
       } catch {
         continue;
       }
@@ -167,7 +167,7 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
 
     const one = await fetch(`${base}/api/cameras/lobby`);
     expect(one.status).toBe(200);
-    expect((await one.json()).name).toBe('Lobby');
+    expect(((await one.json()) as { name: string }).name).toBe('Lobby');
     const missing = await fetch(`${base}/api/cameras/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: 'not_found' });

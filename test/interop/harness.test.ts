@@ -1,6 +1,8 @@
 // Tests the interop harness itself against independent clients (ffprobe, gst rtspsrc), never camgate
 // code: if these fail, the helpers are broken, not the gateway.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { haveTools } from '../helpers/tools.ts';
 import { startGstCamera, rtspsrcRead, type GstCamera } from '../helpers/gst-camera.ts';
 import { probeUrl, probeElementary } from '../helpers/ffprobe.ts';
@@ -61,9 +63,9 @@ describe.skipIf(!haveTools('ffprobe', 'gst-launch-1.0', 'gst-rtsp-server'))('GSt
 
   it('gst-launch rtspsrc reads it over TCP and UDP', async () => {
     const tcp = await rtspsrcRead(cam.url('/h264'), { protocols: 'tcp', numBuffers: 15 });
-    expect(tcp.code, tcp.stderr).toBe(0);
+    expect(tcp.eos, tcp.stderr).toBe(true);
     const udp = await rtspsrcRead(cam.url('/h265'), { protocols: 'udp', numBuffers: 15 });
-    expect(udp.code, udp.stderr).toBe(0);
+    expect(udp.eos, udp.stderr).toBe(true);
   });
 
   it('stop() then start() serves again on the same port; hard stop too', async () => {
@@ -108,15 +110,70 @@ describe.skipIf(!haveTools('ffprobe', 'gst-launch-1.0', 'gst-rtsp-server'))('GSt
 
   it('rtspsrc authenticates with digest', async () => {
     const r = await rtspsrcRead(digest.url('/cam'), { user, password, numBuffers: 10 });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.eos, r.stderr).toBe(true);
     const bad = await rtspsrcRead(digest.url('/cam'), { user, password: 'nope', numBuffers: 10 });
-    expect(bad.code).not.toBe(0);
+    expect(bad.eos).toBe(false);
+    expect(bad.stderr).toMatch(/Unauthorized/);
   });
 
   it('rejects digest-sha256 with a clear message (GstRtspServer has no SHA-256 digest)', async () => {
     await expect(
       startGstCamera({ mounts: [{ path: '/cam', spec: 'h264' }], auth: { method: 'digest-sha256', user, password } }),
     ).rejects.toThrow(/digest-sha256 is not supported/);
+  });
+});
+
+describe.skipIf(!haveTools('ffprobe', 'ffmpeg'))('probeElementary', () => {
+  const make = (args: string[]) => {
+    const r = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', ...args, '-'], { maxBuffer: 8 * 1024 * 1024 });
+    expect(r.status, r.stderr?.toString()).toBe(0);
+    return r.stdout;
+  };
+
+  it('counts JPEG frames, ADTS AAC frames and G.711 samples', async () => {
+    const mjpeg = make(['-i', 'testsrc=size=160x120:rate=10', '-frames:v', '5', '-c:v', 'mjpeg', '-f', 'mjpeg']);
+    expect(await probeElementary(mjpeg, 'mjpeg')).toMatchObject({ frames: 5, width: 160, height: 120, codec: 'mjpeg' });
+    const aac = make(['-i', 'sine=f=440:r=16000', '-t', '1', '-c:a', 'aac', '-ac', '1', '-f', 'adts']);
+    const a = await probeElementary(aac, 'aac');
+    expect(a).toMatchObject({ codec: 'aac', sampleRate: 16000, channels: 1 });
+    expect(a.frames).toBeGreaterThanOrEqual(15); // 16000 / 1024 per frame
+    const mulaw = make(['-i', 'sine=f=440:r=8000', '-t', '1', '-c:a', 'pcm_mulaw', '-f', 'mulaw']);
+    expect(await probeElementary(mulaw, 'mulaw')).toMatchObject({ codec: 'pcm_mulaw', sampleRate: 8000, channels: 1 });
+    const junk = await probeElementary(Buffer.from('not a video'), 'h264');
+    expect(junk.frames).toBe(0);
+  });
+});
+
+describe.skipIf(!haveTools('gst-rtsp-server'))('GStreamer RTSP camera with multicast', () => {
+  // Only the SETUP negotiation is checked: on one host the server holds the group's port exclusively,
+  // so no client on the same machine can bind it to receive the multicast RTP.
+  it('answers SETUP with RTP/AVP;multicast from the 239.255.42.x pool', async () => {
+    const cam = await startGstCamera({ mounts: [{ path: '/cam', spec: 'h264' }], protocols: ['tcp', 'udp', 'udp-mcast'] });
+    try {
+      const sock = net.connect(cam.port, '127.0.0.1');
+      let text = '';
+      sock.on('data', (d) => (text += d.toString('latin1')));
+      const until = (re: RegExp) =>
+        new Promise<RegExpExecArray>((resolve, reject) => {
+          const check = () => {
+            const m = re.exec(text);
+            if (m) {
+              sock.off('data', check);
+              resolve(m);
+            }
+          };
+          sock.on('data', check);
+          sock.once('close', () => reject(new Error(`closed: ${text}`)));
+        });
+      sock.write(`DESCRIBE ${cam.url('/cam')} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n`);
+      const control = (await until(/a=control:(stream=\d+)\r\n/))[1];
+      sock.write(`SETUP ${cam.url('/cam')}/${control} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP;multicast\r\n\r\n`);
+      const m = await until(/CSeq: 2\r\n[\s\S]*?Transport: ([^\r\n]+)\r\n/);
+      expect(m[1]).toMatch(/^RTP\/AVP;multicast;destination=239\.255\.42\.\d+;ttl=1;port=50\d\d-50\d\d/);
+      sock.destroy();
+    } finally {
+      await cam.stop();
+    }
   });
 });
 
