@@ -18,9 +18,9 @@ const WORK = path.join(tmpdir(), 'camgate-bench');
 mkdirSync(WORK, { recursive: true });
 const CLK_TCK = 100;
 const SAMPLE_S = Number(process.env.BENCH_SECONDS ?? 10);
-const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 10);
+const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 30);
 /** The node flags of bin/camgate.js's shebang, so the benchmark runs camgate as `npx camgate` does. */
-const NODE_FLAGS = (readFileSync(path.join(ROOT, 'bin/camgate.js'), 'utf8').split('\n')[0]!.match(/node (.*)$/)?.[1] ?? '').split(' ').filter(Boolean);
+const NODE_FLAGS = (process.env.CAMGATE_NODE_FLAGS ?? readFileSync(path.join(ROOT, 'bin/camgate.js'), 'utf8').split('\n')[0]!.match(/node (.*)$/)?.[1] ?? '').split(' ').filter(Boolean);
 const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const NS = counts.length ? counts : [10, 50, 100];
 

@@ -2,6 +2,7 @@ import Fastify, { LogController } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { Gateway } from '../gateway.ts';
 import { apiRoutes } from '../api/routes.ts';
+import { webRoutes } from '../web/routes.ts';
 
 export interface HttpServerOptions {
   gateway: Gateway;
@@ -28,5 +29,6 @@ export async function buildHttpServer(opts: HttpServerOptions) {
     void reply.status(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]}` });
   });
   await app.register(apiRoutes, { gateway: opts.gateway });
+  await app.register(webRoutes);
   return app;
 }

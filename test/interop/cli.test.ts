@@ -174,6 +174,11 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
     const health = await (await fetch(`${base}/api/health`)).json();
     expect(health).toMatchObject({ status: 'ok', cameras: { total: 3, streaming: 2 } });
 
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page.text()).toContain("fetch('/api/cameras')");
+
     const all = JSON.stringify(cams);
     for (const s of [secret, encodeURIComponent(secret), 'not-the-Secret']) {
       expect(all).not.toContain(s);
