@@ -1,0 +1,48 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../gateway.ts';
+import type { Principal } from '../auth/access.ts';
+
+function queryToken(req: FastifyRequest): string | undefined {
+  const q = req.query as Record<string, unknown> | undefined;
+  const t = q?.token;
+  return typeof t === 'string' && t.length > 0 ? t : undefined;
+}
+
+/**
+ * Rights for a stream surface (HLS, WHEP, snapshots). Returns the principal (null when access is
+ * open or anonymous-but-allowed), or undefined after sending 401/403/429 as JSON `{error, message}`.
+ */
+export function authorizeStream(gateway: Gateway, req: FastifyRequest, reply: FastifyReply, stream: string): Principal | null | undefined {
+  const r = gateway.access.authenticateHttp(req.headers.authorization, queryToken(req));
+  if (!r.ok) {
+    if (r.status === 401) void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+    void reply.status(r.status).send({ error: r.status === 429 ? 'too_many_requests' : 'unauthorized', message: r.message });
+    return undefined;
+  }
+  if (gateway.access.canView(r.principal, stream)) return r.principal;
+  if (!r.principal) {
+    void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+    void reply.status(401).send({ error: 'unauthorized', message: 'sign in to view this camera' });
+  } else {
+    void reply.status(403).send({ error: 'forbidden', message: `user '${r.principal.name}' may not view '${stream}'` });
+  }
+  return undefined;
+}
+
+/** Rights for admin surfaces (/api except health, /metrics). */
+export function authorizeAdmin(gateway: Gateway, req: FastifyRequest, reply: FastifyReply): Principal | null | undefined {
+  const r = gateway.access.authenticateHttp(req.headers.authorization, queryToken(req));
+  if (!r.ok) {
+    if (r.status === 401) void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+    void reply.status(r.status).send({ error: r.status === 429 ? 'too_many_requests' : 'unauthorized', message: r.message });
+    return undefined;
+  }
+  if (gateway.access.isAdmin(r.principal)) return r.principal;
+  if (!r.principal) {
+    void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+    void reply.status(401).send({ error: 'unauthorized', message: 'admin sign-in required' });
+  } else {
+    void reply.status(403).send({ error: 'forbidden', message: `user '${r.principal.name}' is not an admin` });
+  }
+  return undefined;
+}
