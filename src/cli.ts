@@ -1,8 +1,11 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile, formatConfigError } from './config/load.ts';
+import { ConfigStore } from './config/save.ts';
+import { watchConfigFile } from './config/watch.ts';
 import { createLogger, addSecrets } from './log.ts';
 import { Gateway } from './gateway.ts';
 import { buildHttpServer } from './http/server.ts';
+import { RtspServer } from './rtsp/server.ts';
 import { probe, formatProbe } from './probe.ts';
 import { redactSecrets } from './util/redact.ts';
 
@@ -15,25 +18,36 @@ const USAGE = `usage:
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
   const file = values.config ?? 'cameras.yaml';
-  const loaded = await loadConfigFile(file);
+  // Until the logger exists (it needs the config's secrets first).
+  let warn = (m: string): void => void process.stderr.write(`camgate: ${m}\n`);
+  // The store owns the file from here on: API edits are saved into it, hand edits are reloaded.
+  const loaded = await ConfigStore.load(file, { onInPlace: (why) => warn(`${file}: saved in place, not atomically: ${why}`) });
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(`${formatConfigError(e)}\n`);
     return 1;
   }
-  const config = loaded.config;
+  const config = loaded.store.config;
   for (const c of config.cameras) addSecrets(c.password);
   for (const u of config.users) addSecrets(u.password, u.token);
   const log = createLogger();
+  warn = (m) => log.warn(m);
   for (const w of loaded.warnings) log.warn(formatConfigError(w));
   if (config.users.length === 0) {
     log.warn('NO USERS CONFIGURED: the API, the wall and every stream are open to anyone who can reach this server. Add `users:` to the config to require sign-in.');
   }
-  const gateway = new Gateway(config, log);
+  const gateway = new Gateway(config, log, { store: loaded.store });
   const app = await buildHttpServer({ gateway, logger: log });
   const { host, port } = config.server.http;
   await app.listen({ host: host || '0.0.0.0', port });
   log.info(`camgate listening on http://${host || 'localhost'}:${port} with ${config.cameras.length} camera(s)`);
   gateway.start();
+  // Hand edits apply live; an invalid edit is logged as FILE:LINE:COL and the running config stays.
+  const watcher = watchConfigFile(file, () => void gateway.reloadConfig().catch((e: unknown) => log.error({ err: e }, 'config reload failed')), {
+    onError: (e) => log.warn(`config: cannot watch ${file} (${e.message}); edits to it apply after a restart`),
+  });
+  const rtsp = new RtspServer({ gateway, host: config.server.rtsp.host, port: config.server.rtsp.port, logger: log });
+  await rtsp.listen();
+  log.info(`camgate RTSP restream on rtsp://${config.server.rtsp.host || 'localhost'}:${rtsp.port}/<camera>`);
   const statusTimer = setInterval(() => {
     for (const s of gateway.statuses()) {
       log.info({ camera: s.id, state: s.state, transport: s.transport, quality: s.quality, lastError: s.lastError ?? undefined }, `camera ${s.id}: ${s.state}`);
@@ -47,6 +61,8 @@ async function serve(argv: string[]): Promise<number> {
   });
   log.info('shutting down');
   clearInterval(statusTimer);
+  watcher.close();
+  await rtsp.close();
   await gateway.stop();
   await app.close();
   return 0;

@@ -1,4 +1,4 @@
-import { scryptSync, timingSafeEqual, randomBytes, createHash } from 'node:crypto';
+import { scryptSync, timingSafeEqual, randomBytes, createHash, createHmac } from 'node:crypto';
 import type { UserConfig } from '../config/types.ts';
 
 /** Who made a request. `null` principal = anonymous. */
@@ -9,9 +9,87 @@ export interface Principal {
   cameras?: string[];
 }
 
-export type AuthResult = { ok: true; principal: Principal | null } | { ok: false; status: 401 | 403 | 429; message: string };
+export type AuthResult =
+  | { ok: true; principal: Principal | null }
+  | { ok: false; status: 401 | 403 | 429; message: string; /** With 429: seconds until the address may try again. */ retryAfterSec?: number };
+
+/**
+ * Failed sign-ins per remote address. The first FREE_FAILURES failures cost nothing (typos); each
+ * further one locks the address out for twice as long as the last, up to MAX_LOCK_MS. A success
+ * clears the address. Keyed by address only, never by user name: locking a name would let anyone
+ * lock the real user out. Bounded: at most MAX_ENTRIES addresses, oldest forgotten first.
+ */
+export class LoginLimiter {
+  static readonly FREE_FAILURES = 5;
+  static readonly BASE_LOCK_MS = 1000;
+  static readonly MAX_LOCK_MS = 60_000;
+  /** An address with no failure for this long starts afresh. */
+  static readonly FORGET_MS = 15 * 60_000;
+  static readonly MAX_ENTRIES = 10_000;
+  private readonly entries = new Map<string, { failures: number; lockedUntil: number; last: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Milliseconds this address must still wait (0 = may try now). */
+  blockedFor(remote: string | undefined): number {
+    if (!remote) return 0;
+    const e = this.entries.get(remote);
+    if (!e) return 0;
+    const t = this.now();
+    if (t - e.last > LoginLimiter.FORGET_MS) {
+      this.entries.delete(remote);
+      return 0;
+    }
+    return Math.max(0, e.lockedUntil - t);
+  }
+
+  failure(remote: string | undefined): void {
+    if (!remote) return;
+    const t = this.now();
+    let e = this.entries.get(remote);
+    if (e && t - e.last > LoginLimiter.FORGET_MS) e = undefined;
+    if (!e) {
+      if (this.entries.size >= LoginLimiter.MAX_ENTRIES) this.evict(t);
+      e = { failures: 0, lockedUntil: 0, last: t };
+    }
+    // Re-insert so Map order is least-recently-failed first (what evict() drops).
+    this.entries.delete(remote);
+    this.entries.set(remote, e);
+    e.failures++;
+    e.last = t;
+    const over = e.failures - LoginLimiter.FREE_FAILURES;
+    if (over > 0) e.lockedUntil = t + Math.min(LoginLimiter.MAX_LOCK_MS, LoginLimiter.BASE_LOCK_MS * 2 ** Math.min(over - 1, 16));
+  }
+
+  success(remote: string | undefined): void {
+    if (remote) this.entries.delete(remote);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private evict(t: number): void {
+    for (const [k, v] of this.entries) {
+      if (t - v.last > LoginLimiter.FORGET_MS) this.entries.delete(k);
+    }
+    // Still full: drop the oldest tenth rather than one at a time.
+    if (this.entries.size >= LoginLimiter.MAX_ENTRIES) {
+      let n = Math.ceil(LoginLimiter.MAX_ENTRIES / 10);
+      for (const k of this.entries.keys()) {
+        if (n-- <= 0) break;
+        this.entries.delete(k);
+      }
+    }
+  }
+}
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
+/** How long a verified username/password pair skips scrypt, and how many are remembered. */
+const VERIFIED_TTL_MS = 5 * 60_000;
+const MAX_VERIFIED = 1000;
+/** Verified against when no user's hash was tried (see verifyPassword). */
+const DUMMY_HASH = `scrypt$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;
 
 /** `scrypt$<saltB64>$<hashB64>` (N=16384, r=8, p=1, 32-byte key). */
 export function hashPassword(password: string, salt = randomBytes(16)): string {
@@ -53,13 +131,32 @@ export function cameraOfStream(stream: string): string {
  */
 export class AccessControl {
   private users: UserConfig[] = [];
+  /** Recently verified username/password pairs (HMAC of both → principal); cleared when users change. */
+  private readonly verified = new Map<string, { principal: Principal; at: number }>();
+  private readonly cacheKey = randomBytes(32);
+  /** Failed sign-ins per remote address (HTTP here; the RTSP server uses loginBlockedFor/loginResult). */
+  readonly limiter: LoginLimiter;
 
-  constructor(users: UserConfig[]) {
+  constructor(users: UserConfig[], opts: { now?: () => number } = {}) {
+    this.limiter = new LoginLimiter(opts.now);
     this.setUsers(users);
   }
 
+  /** Replaces the users (config reload). Principals already handed out keep their old rights until their next request. */
   setUsers(users: UserConfig[]): void {
     this.users = users.slice();
+    this.verified.clear();
+  }
+
+  /** Seconds a remote address must wait before its next sign-in attempt (0 = go ahead). */
+  loginBlockedFor(remote: string | undefined): number {
+    return Math.ceil(this.limiter.blockedFor(remote) / 1000);
+  }
+
+  /** Record the outcome of a sign-in attempt from `remote` (for surfaces that verify credentials themselves, e.g. RTSP). */
+  loginResult(remote: string | undefined, ok: boolean): void {
+    if (ok) this.limiter.success(remote);
+    else this.limiter.failure(remote);
   }
 
   /** No users configured: open access. */
@@ -73,16 +170,37 @@ export class AccessControl {
 
   /** Username + password (Basic, RTSP Basic, the wall's sign-in). Tokens count as passwords too. */
   verifyPassword(username: string, password: string): Principal | null {
+    // scrypt costs tens of milliseconds, and a browser sends Basic credentials with every request
+    // (each HLS part): remember credentials that verified, keyed by an HMAC, never the password.
+    const key = createHmac('sha256', this.cacheKey).update(username).update('\0').update(password).digest('base64');
+    const hit = this.verified.get(key);
+    if (hit && Date.now() - hit.at < VERIFIED_TTL_MS) return hit.principal;
+    const found = this.verifyPasswordSlow(username, password);
+    if (found) {
+      if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(key, { principal: found, at: Date.now() });
+    }
+    return found;
+  }
+
+  private verifyPasswordSlow(username: string, password: string): Principal | null {
     let found: Principal | null = null;
+    let hashed = false;
     for (const u of this.users) {
       // Compare against every user so the time taken doesn't reveal which names exist.
       const nameOk = safeEqual(u.name, username);
       let passOk = false;
       if (u.password !== undefined) passOk = safeEqual(u.password, password);
-      else if (u.passwordHash !== undefined) passOk = nameOk && verifyPasswordHash(password, u.passwordHash);
+      else if (u.passwordHash !== undefined && nameOk) {
+        hashed = true;
+        passOk = verifyPasswordHash(password, u.passwordHash);
+      }
       if (!passOk && u.token !== undefined) passOk = safeEqual(u.token, password);
       if (nameOk && passOk && !found) found = this.principal(u);
     }
+    // scrypt takes tens of milliseconds: when some user has a hash but none was tried, spend the
+    // same time so a fast "no" doesn't reveal that the name doesn't exist.
+    if (!hashed && this.users.some((u) => u.passwordHash !== undefined)) verifyPasswordHash(password, DUMMY_HASH);
     return found;
   }
 
@@ -119,25 +237,28 @@ export class AccessControl {
    * Returns `{ok:true, principal:null}` when open or when no credentials were given (callers
    * then decide with canView/isAdmin), and `{ok:false, 401}` for wrong credentials.
    */
-  authenticateHttp(authorization: string | undefined, queryToken: string | undefined): AuthResult {
+  authenticateHttp(authorization: string | undefined, queryToken: string | undefined, remote?: string): AuthResult {
     if (this.open) return { ok: true, principal: null };
+    let attempt: (() => Principal | null) | undefined;
+    let wrong = 'invalid token';
     if (authorization) {
-      const [scheme, value = ''] = authorization.split(/\s+/, 2);
+      const [scheme, value = ''] = authorization.trim().split(/\s+/, 2);
       if (/^basic$/i.test(scheme ?? '')) {
         const decoded = Buffer.from(value, 'base64').toString('utf8');
         const i = decoded.indexOf(':');
-        const p = i < 0 ? null : this.verifyPassword(decoded.slice(0, i), decoded.slice(i + 1));
-        return p ? { ok: true, principal: p } : { ok: false, status: 401, message: 'wrong username or password' };
-      }
-      if (/^bearer$/i.test(scheme ?? '')) {
-        const p = this.verifyToken(value);
-        return p ? { ok: true, principal: p } : { ok: false, status: 401, message: 'invalid token' };
+        attempt = () => (i < 0 ? null : this.verifyPassword(decoded.slice(0, i), decoded.slice(i + 1)));
+        wrong = 'wrong username or password';
+      } else if (/^bearer$/i.test(scheme ?? '')) {
+        attempt = () => this.verifyToken(value);
       }
     }
-    if (queryToken) {
-      const p = this.verifyToken(queryToken);
-      return p ? { ok: true, principal: p } : { ok: false, status: 401, message: 'invalid token' };
-    }
-    return { ok: true, principal: null };
+    if (!attempt && queryToken) attempt = () => this.verifyToken(queryToken);
+    if (!attempt) return { ok: true, principal: null };
+    // Checked before verifying: a locked-out address gets no answer about its guess (and no scrypt work).
+    const wait = this.loginBlockedFor(remote);
+    if (wait > 0) return { ok: false, status: 429, message: `too many failed sign-ins from this address; try again in ${wait} s`, retryAfterSec: wait };
+    const p = attempt();
+    this.loginResult(remote, p !== null);
+    return p ? { ok: true, principal: p } : { ok: false, status: 401, message: wrong };
   }
 }

@@ -7,6 +7,7 @@ import { redactSecrets } from '../util/redact.ts';
 import type { Source, SourceStart } from './source.ts';
 import { DemoSource } from './demo.ts';
 import { RtspSource } from './rtsp-source.ts';
+import { PublisherSource } from './publisher.ts';
 import { QualityMeter, type Quality } from './quality.ts';
 
 export type CameraState = 'connecting' | 'streaming' | 'retrying' | 'idle' | 'disabled';
@@ -46,6 +47,8 @@ export interface CameraStatus {
   /** The camera's source URL with the password replaced by *** (extra field). */
   url: string;
   stream: string;
+  /** Why an output leaves something out (e.g. HLS without G.711 audio); present when non-empty. */
+  notes?: string[];
 }
 
 /** Reconnect back-off: capped exponential with ±20 % jitter. */
@@ -167,6 +170,7 @@ export class Camera extends EventEmitter {
   private makeSource(): Source {
     const url = this.url;
     if (url === 'builtin:demo') return new DemoSource();
+    if (url === 'publisher') return new PublisherSource(this.stream);
     const creds = splitCredentials(url, this.config.username, this.config.password);
     return new RtspSource({
       url: creds.url,
@@ -227,6 +231,13 @@ export class Camera extends EventEmitter {
   }
 
   private hadStreamed = false;
+  private readonly notes = new Map<string, string>();
+
+  /** Outputs explain here what they leave out and why (key: the output, e.g. 'hls'; undefined clears). */
+  setNote(key: string, text: string | undefined): void {
+    if (text) this.notes.set(key, text);
+    else this.notes.delete(key);
+  }
 
   private onAccessUnit(au: AccessUnit): void {
     au.epoch = this.stream.epoch;
@@ -269,6 +280,7 @@ export class Camera extends EventEmitter {
       tags: this.config.tags,
       url: redactSecrets(this.url, this.secrets()),
       stream: this.stream.name,
+      ...(this.notes.size > 0 ? { notes: [...this.notes.values()] } : {}),
     };
   }
 }

@@ -7,6 +7,8 @@
  * each key and value sits in the file. Nothing here throws on any input text.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import nodePath from 'node:path';
 import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { redactText, redactUrl, splitUrl } from './credentials.ts';
@@ -361,7 +363,7 @@ class Checker {
   }
 
   server(e: Entry, cfg: Config): void {
-    const m = this.mapping(e.value, 'server', ['http', 'rtsp', 'webrtc'], 'mapping', e.key);
+    const m = this.mapping(e.value, 'server', ['http', 'rtsp', 'webrtc', 'tls'], 'mapping', e.key);
     if (!m) return;
     for (const name of ['http', 'rtsp'] as const) {
       const x = m.get(name);
@@ -369,6 +371,8 @@ class Checker {
       const hp = this.hostPort(x, `server.${name}`);
       if (hp) cfg.server[name] = hp;
     }
+    const tls = m.get('tls');
+    if (tls) this.tls(tls, cfg);
     const w = m.get('webrtc');
     if (!w) return;
     const wm = this.mapping(w.value, 'server.webrtc', ['udpPorts', 'additionalHosts', 'iceServers'], 'mapping', w.key);
@@ -395,6 +399,26 @@ class Checker {
       const items = this.list(ice.value, 'server.webrtc.iceServers', ice.key);
       if (items) cfg.server.webrtc.iceServers = items.map((it, i) => this.iceServer(it, `server.webrtc.iceServers[${i}]`)).filter((x): x is IceServer => !!x);
     }
+  }
+
+  /** server.tls: {cert, key}, both files that must exist (paths relative to the config file). */
+  tls(e: Entry, cfg: Config): void {
+    const m = this.mapping(e.value, 'server.tls', ['cert', 'key'], 'mapping with cert and key', e.key);
+    if (!m) return;
+    const out: { cert?: string; key?: string } = {};
+    for (const name of ['cert', 'key'] as const) {
+      const x = m.get(name);
+      if (!x) {
+        this.error(this.deref(e.value), `server.tls.${name}`, `server.tls needs ${name}: the path of a PEM file`, e.key);
+        continue;
+      }
+      const v = this.string(x, `server.tls.${name}`, { nonEmpty: true });
+      if (v === undefined) continue;
+      const resolved = nodePath.resolve(nodePath.dirname(nodePath.resolve(this.file)), v);
+      if (!existsSync(resolved)) this.error(this.deref(x.value), `server.tls.${name}`, `file not found: ${resolved}`, x.key);
+      else out[name] = resolved;
+    }
+    if (out.cert && out.key) cfg.server.tls = { cert: out.cert, key: out.key };
   }
 
   iceServer(node: unknown, path: string): IceServer | undefined {

@@ -57,6 +57,8 @@ export interface Config {
     http: { host: string; port: number };
     rtsp: { host: string; port: number };
     webrtc: { udpPorts: { min: number; max: number }; additionalHosts: string[]; iceServers: IceServer[] };
+    /** HTTPS (and HTTP/2) on the HTTP port: PEM certificate chain and private key files, resolved against the config file's folder. */
+    tls?: { cert: string; key: string };
   };
   hls: { partDurationMs: number; segmentDurationMs: number; segmentCount: number; alwaysRemux: boolean };
   users: UserConfig[];

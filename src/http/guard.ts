@@ -13,9 +13,10 @@ function queryToken(req: FastifyRequest): string | undefined {
  * open or anonymous-but-allowed), or undefined after sending 401/403/429 as JSON `{error, message}`.
  */
 export function authorizeStream(gateway: Gateway, req: FastifyRequest, reply: FastifyReply, stream: string): Principal | null | undefined {
-  const r = gateway.access.authenticateHttp(req.headers.authorization, queryToken(req));
+  const r = gateway.access.authenticateHttp(req.headers.authorization, queryToken(req), req.ip);
   if (!r.ok) {
     if (r.status === 401) void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+    if (r.retryAfterSec) void reply.header('Retry-After', String(r.retryAfterSec));
     void reply.status(r.status).send({ error: r.status === 429 ? 'too_many_requests' : 'unauthorized', message: r.message });
     return undefined;
   }
@@ -31,9 +32,10 @@ export function authorizeStream(gateway: Gateway, req: FastifyRequest, reply: Fa
 
 /** Rights for admin surfaces (/api except health, /metrics). */
 export function authorizeAdmin(gateway: Gateway, req: FastifyRequest, reply: FastifyReply): Principal | null | undefined {
-  const r = gateway.access.authenticateHttp(req.headers.authorization, queryToken(req));
+  const r = gateway.access.authenticateHttp(req.headers.authorization, queryToken(req), req.ip);
   if (!r.ok) {
     if (r.status === 401) void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+    if (r.retryAfterSec) void reply.header('Retry-After', String(r.retryAfterSec));
     void reply.status(r.status).send({ error: r.status === 429 ? 'too_many_requests' : 'unauthorized', message: r.message });
     return undefined;
   }

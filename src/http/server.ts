@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
 import Fastify, { LogController } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { Gateway } from '../gateway.ts';
 import { apiRoutes } from '../api/routes.ts';
 import { webRoutes } from '../web/routes.ts';
+import { whepRoutes } from '../webrtc/routes.ts';
+import { hlsRoutes } from '../hls/routes.ts';
 
 export interface HttpServerOptions {
   gateway: Gateway;
@@ -19,6 +22,9 @@ export async function buildHttpServer(opts: HttpServerOptions) {
     routerOptions: { maxParamLength: 200 },
     connectionTimeout: 0,
     keepAliveTimeout: 5000,
+    // server.tls: HTTPS with HTTP/2 (a 16-tile LL-HLS wall needs more than HTTP/1.1's 6 connections
+    // per host), HTTP/1.1 still accepted. Typed as the HTTP/1 server so plugins keep one type.
+    ...(tlsOptions(opts.gateway) as object),
   });
   app.setErrorHandler((error: { statusCode?: number; message: string }, _req, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
@@ -29,6 +35,14 @@ export async function buildHttpServer(opts: HttpServerOptions) {
     void reply.status(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]}` });
   });
   await app.register(apiRoutes, { gateway: opts.gateway });
-  await app.register(webRoutes);
+  await app.register(webRoutes, { gateway: opts.gateway });
+  await app.register(whepRoutes, { gateway: opts.gateway });
+  await app.register(hlsRoutes, { gateway: opts.gateway });
   return app;
+}
+
+function tlsOptions(gateway: Gateway): object {
+  const tls = gateway.config.server.tls;
+  if (!tls) return {};
+  return { http2: true, https: { allowHTTP1: true, cert: readFileSync(tls.cert), key: readFileSync(tls.key) } };
 }

@@ -177,7 +177,7 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
     const page = await fetch(`${base}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await page.text()).toContain("fetch('/api/cameras')");
+    expect(await page.text()).toContain('/wall/wall.js'); // the camera wall (issue 7)
 
     const all = JSON.stringify(cams);
     for (const s of [secret, encodeURIComponent(secret), 'not-the-Secret']) {

@@ -1,0 +1,254 @@
+/**
+ * A camera fed by an encoder that pushes to the RTSP server (ANNOUNCE + SETUP mode=record + RECORD),
+ * for cameras configured with `url: publisher`. It is a Source like RtspSource: start() resolves when
+ * a publisher starts recording, its RTP goes through the same receiver and depacketizers, and when the
+ * publisher leaves the camera retries, i.e. waits for the next one.
+ */
+import { EventEmitter } from 'node:events';
+import { RtpReceiver } from '../rtp/receiver.ts';
+import { parseRtcp } from '../rtp/rtcp.ts';
+import { createDepacketizer, codecOf } from '../codecs/index.ts';
+import type { Depacketizer, CodecParams } from '../codecs/types.ts';
+import type { SdpMedia } from '../sdp/index.ts';
+import type { Stream } from '../stream/stream.ts';
+import type { TrackInfo } from '../stream/types.ts';
+import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts';
+
+/** Packets held between RECORD and ready() (bounded). */
+const MAX_EARLY_PACKETS = 2048;
+const REORDER_FLUSH_MS = 20;
+
+interface PubTrack {
+  mediaIndex: number;
+  info: TrackInfo;
+  receiver: RtpReceiver;
+  depacketizer: Depacketizer;
+  paramsVersion: number | undefined;
+  paramsKey: string;
+}
+
+/** The server side of a publisher connection, as the source sees it. */
+export interface PublisherHandle {
+  /** End the publisher's session (the camera stopped or restarts). */
+  close(reason: string): void;
+}
+
+/** The publisher source of each `url: publisher` camera's stream, from start() until stop(). */
+const waiting = new Map<Stream, PublisherSource>();
+const registry = new EventEmitter();
+registry.setMaxListeners(0);
+
+/** The source waiting for a publisher on this stream, waiting up to `waitMs` for one to appear
+ *  (between two publishers the camera takes a moment to retry). */
+export function waitingPublisher(stream: Stream, waitMs: number): Promise<PublisherSource | undefined> {
+  const now = waiting.get(stream);
+  if (now || waitMs <= 0) return Promise.resolve(now);
+  return new Promise((resolve) => {
+    const on = (s: Stream) => {
+      if (s !== stream) return;
+      clearTimeout(timer);
+      registry.off('waiting', on);
+      resolve(waiting.get(stream));
+    };
+    const timer = setTimeout(() => {
+      registry.off('waiting', on);
+      resolve(waiting.get(stream));
+    }, waitMs);
+    registry.on('waiting', on);
+  });
+}
+
+function paramsKey(p: CodecParams): string {
+  return `${p.width}x${p.height}|${p.sampleRate}|${p.channels}|${p.sps?.toString('hex')}|${p.pps?.toString('hex')}|${p.vps?.toString('hex')}|${p.audioSpecificConfig?.toString('hex')}`;
+}
+
+/** Tracks camgate can ingest from a publisher's SDP, and why the others are left out. */
+export function publishableTracks(medias: SdpMedia[]): { usable: number[]; skipped: string[] } {
+  const usable: number[] = [];
+  const skipped: string[] = [];
+  medias.forEach((m, i) => {
+    const dep = createDepacketizer(m);
+    if (codecOf(m) && dep.ok && (m.kind === 'video' || m.kind === 'audio')) usable.push(i);
+    else skipped.push(`${m.encoding}/${m.clockRate}`);
+  });
+  return { usable, skipped };
+}
+
+export class PublisherSource implements Source {
+  readonly kind = 'publisher';
+  private events: SourceEvents | undefined;
+  private resolveStart: ((s: SourceStart) => void) | undefined;
+  private owner: PublisherHandle | undefined;
+  private tracks: (PubTrack | undefined)[] = [];
+  private live = false;
+  private early: { index: number; packet: Buffer; rtcp: boolean }[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(readonly stream: Stream) {}
+
+  start(events: SourceEvents): Promise<SourceStart> {
+    this.events = events;
+    this.stopped = false;
+    return new Promise<SourceStart>((resolve) => {
+      this.resolveStart = resolve;
+      waiting.set(this.stream, this);
+      registry.emit('waiting', this.stream);
+    });
+  }
+
+  /** A publisher is announcing or recording. */
+  get busy(): boolean {
+    return this.owner !== undefined;
+  }
+
+  /** Reserve this camera for one publisher (at ANNOUNCE); false when another one has it. */
+  claim(owner: PublisherHandle): boolean {
+    if (this.stopped || (this.owner && this.owner !== owner)) return false;
+    this.owner = owner;
+    return true;
+  }
+
+  /** The publisher left before RECORD: the camera waits for the next one. */
+  unclaim(owner: PublisherHandle): void {
+    if (this.owner === owner && !this.live && this.resolveStart) this.owner = undefined;
+  }
+
+  /** RECORD: the hub gets these tracks and media starts to flow. */
+  record(owner: PublisherHandle, medias: SdpMedia[], indices: number[], transport: 'tcp' | 'udp'): boolean {
+    if (this.owner !== owner || !this.resolveStart) return false;
+    const infos: TrackInfo[] = [];
+    this.tracks = [];
+    for (const i of indices) {
+      const m = medias[i];
+      if (!m) continue;
+      const codec = codecOf(m);
+      const dep = createDepacketizer(m);
+      if (!codec || !dep.ok) continue;
+      const info: TrackInfo = {
+        id: infos.length,
+        kind: m.kind === 'video' ? 'video' : 'audio',
+        codec,
+        clockRate: dep.value.clockRate,
+        params: { ...dep.value.params() },
+      };
+      infos.push(info);
+      this.tracks[i] = {
+        mediaIndex: i,
+        info,
+        receiver: new RtpReceiver({ clockRate: dep.value.clockRate, reorder: transport === 'udp' }),
+        depacketizer: dep.value,
+        paramsVersion: dep.value.paramsVersion,
+        paramsKey: paramsKey(dep.value.params()),
+      };
+    }
+    if (infos.length === 0) return false;
+    const resolve = this.resolveStart;
+    this.resolveStart = undefined;
+    if (transport === 'udp') {
+      this.flushTimer = setInterval(() => {
+        if (!this.live) return;
+        for (const t of this.tracks) if (t) for (const p of t.receiver.flush()) this.deliver(t, p);
+      }, REORDER_FLUSH_MS);
+      this.flushTimer.unref();
+    }
+    resolve({ tracks: infos, transport: `publisher/${transport}`, quirks: [] });
+    return true;
+  }
+
+  /** One RTP or RTCP packet of the publisher's media `index` (its position in the ANNOUNCE SDP). */
+  push(owner: PublisherHandle, index: number, packet: Buffer, rtcp: boolean): void {
+    if (this.owner !== owner) return;
+    if (!this.live) {
+      if (this.early.length < MAX_EARLY_PACKETS) this.early.push({ index, packet, rtcp });
+      return;
+    }
+    const t = this.tracks[index];
+    if (!t) return;
+    if (rtcp) {
+      for (const p of parseRtcp(packet).packets) if (p.type === 'SR') t.receiver.handleSenderReport(p);
+      return;
+    }
+    for (const p of t.receiver.pushRtp(packet)) this.deliver(t, p);
+  }
+
+  /** The publisher's session ended (TEARDOWN, disconnect, timeout). */
+  end(owner: PublisherHandle, reason: string): void {
+    if (this.owner !== owner) return;
+    this.owner = undefined;
+    if (this.resolveStart) return; // never recorded: keep waiting
+    this.clear();
+    if (!this.stopped) this.events?.close(new Error(`publisher left: ${reason}`));
+  }
+
+  ready(): void {
+    this.live = true;
+    const held = this.early;
+    this.early = [];
+    if (this.owner) for (const e of held) this.push(this.owner, e.index, e.packet, e.rtcp);
+  }
+
+  private deliver(t: PubTrack, p: ReturnType<RtpReceiver['pushRtp']>[number]): void {
+    const events = this.events;
+    if (!events) return;
+    const frames = t.depacketizer.push(
+      { payloadType: p.packet.payloadType, sequenceNumber: p.packet.sequenceNumber, timestamp: p.extTimestamp, marker: p.packet.marker, payload: p.packet.payload },
+      p.lostBefore > 0,
+    );
+    if (frames.length === 0) return;
+    const v = t.depacketizer.paramsVersion;
+    if (v === undefined || v !== t.paramsVersion) {
+      t.paramsVersion = v;
+      const key = paramsKey(t.depacketizer.params());
+      if (key !== t.paramsKey) {
+        t.paramsKey = key;
+        t.info.params = { ...t.depacketizer.params() };
+        events.trackParams(t.info.id, t.info.params);
+      }
+    }
+    for (const f of frames) {
+      events.accessUnit({
+        track: t.info.id,
+        codec: t.info.codec,
+        pts: f.timestamp,
+        dts: f.timestamp,
+        clockRate: t.info.clockRate,
+        wallclock: t.receiver.wallclock(f.timestamp),
+        keyframe: f.keyframe,
+        data: f.data,
+        epoch: 0,
+      });
+    }
+  }
+
+  rtpQuality(): RtpQuality {
+    let packetsReceived = 0;
+    let packetsLost = 0;
+    let jitterMs = 0;
+    for (const t of this.tracks) {
+      if (!t) continue;
+      const s = t.receiver.stats;
+      packetsReceived += s.packetsReceived;
+      packetsLost += Math.max(0, s.packetsLost);
+      jitterMs = Math.max(jitterMs, s.jitterMs);
+    }
+    return { packetsReceived, packetsLost, jitterMs };
+  }
+
+  private clear(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+    this.live = false;
+    this.early = [];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (waiting.get(this.stream) === this) waiting.delete(this.stream);
+    this.resolveStart = undefined;
+    this.clear();
+    const owner = this.owner;
+    this.owner = undefined;
+    owner?.close('camera stopped');
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Sends one stream to one destination as RTP: a reader session (TCP interleaved or UDP unicast) or a
+ * multicast group. It consumes the hub through its own bounded Consumer, maps each access unit to
+ * RTP time, writes a 12-byte RTP header per packet (its own SSRC and sequence numbers) in front of
+ * the shared payloads, and sends RTCP sender reports whose NTP/RTP pairs come from the access units'
+ * wall clock (the camera's clock, via its SRs).
+ */
+import { randomInt } from 'node:crypto';
+import type { Stream } from '../../stream/stream.ts';
+import type { Consumer } from '../../stream/consumer.ts';
+import type { AccessUnit, TrackInfo } from '../../stream/types.ts';
+import type { RtpPayload } from '../../codecs/payload.ts';
+import { payloadSize } from '../../codecs/payload.ts';
+import { buildSenderReport } from '../../rtp/rtcp.ts';
+import { payloadsOf } from './media.ts';
+
+const TWO32 = 4294967296;
+
+/** Per-track RTP state of one sender. */
+export interface SenderTrack {
+  trackId: number;
+  codec: TrackInfo['codec'];
+  clockRate: number;
+  channels: number;
+  payloadType: number;
+  ssrc: number;
+  /** Next RTP sequence number (16-bit). */
+  seq: number;
+  /** RTP time (32-bit) that corresponds to the sender's reference wall-clock instant (RTP-Info rtptime). */
+  rtpStart: number;
+  /** Unwrapped RTP time = pts + offset, per source epoch. */
+  offset?: number;
+  epoch?: number;
+  lastRtp?: number;
+  lastWall?: number;
+  lastSentAt?: number;
+  packets: number;
+  octets: number;
+  lastSrAt?: number;
+}
+
+export interface RtpSink {
+  /** Bytes accepted but not yet handed to the kernel (TCP); 0 for datagram sinks. */
+  backlog(): number;
+  /** Resolves true once the backlog drained, false after `ms` without it (or when the sink closed). */
+  waitDrain(ms: number): Promise<boolean>;
+  /** The RTP packets of one access unit of one track: headers to be written, payloads after them. */
+  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[]): void;
+  sendRtcp(track: SenderTrack, packet: Buffer): void;
+}
+
+export interface SenderOptions {
+  label: string;
+  srIntervalMs: number;
+  /** Backlog above which the sender stops taking access units (the consumer queue then overflows). */
+  highWaterBytes: number;
+  /** How long the backlog may stay above the high-water mark before the reader counts as stuck. */
+  stuckTimeoutMs: number;
+  maxQueueUnits?: number;
+  maxQueueBytes?: number;
+  /** Called once when the sender stops by itself: 'stuck', 'closed' or 'tracks-changed'. */
+  onEnd?: (reason: 'stuck' | 'closed' | 'tracks-changed') => void;
+}
+
+export function newSenderTrack(t: TrackInfo, payloadType: number): SenderTrack {
+  return {
+    trackId: t.id,
+    codec: t.codec,
+    clockRate: t.clockRate,
+    channels: t.params.channels ?? 1,
+    payloadType,
+    ssrc: randomInt(1, 0xffffffff),
+    seq: randomInt(0, 0x10000),
+    rtpStart: randomInt(0, 0xffffffff),
+    packets: 0,
+    octets: 0,
+  };
+}
+
+export function writeRtpHeader(b: Buffer, o: number, pt: number, marker: boolean, seq: number, ts: number, ssrc: number): void {
+  b[o] = 0x80;
+  b[o + 1] = (marker ? 0x80 : 0) | (pt & 0x7f);
+  b.writeUInt16BE(seq & 0xffff, o + 2);
+  b.writeUInt32BE(ts >>> 0, o + 4);
+  b.writeUInt32BE(ssrc >>> 0, o + 8);
+}
+
+export class RtpSender {
+  readonly tracks = new Map<number, SenderTrack>();
+  private consumer: Consumer | undefined;
+  private stopped = false;
+  private srTimer: NodeJS.Timeout | undefined;
+  /** Wall-clock instant (ms) that RTP-Info's rtptime values stand for. */
+  private refWall = Date.now();
+  bytesSent = 0;
+  /** Times the sink stayed backed up past the high-water mark (then the queue drops to a keyframe). */
+  stalls = 0;
+
+  constructor(
+    private readonly stream: Stream,
+    tracks: SenderTrack[],
+    private readonly sink: RtpSink,
+    private readonly opts: SenderOptions,
+  ) {
+    for (const t of tracks) this.tracks.set(t.trackId, t);
+  }
+
+  /**
+   * Subscribes, starting at the last keyframe of the GOP cache. Returns RTP-Info per track: the
+   * sequence number and RTP time of the first packet. Call before the PLAY response is written; call
+   * run() after it, so no RTP precedes the response on a TCP connection.
+   */
+  prepare(): { trackId: number; seq: number; rtptime: number }[] {
+    const snap = this.stream.gopSnapshot();
+    this.refWall = snap[0]?.wallclock ?? Date.now();
+    this.consumer = this.stream.subscribe({
+      label: this.opts.label,
+      tracks: [...this.tracks.keys()],
+      maxUnits: this.opts.maxQueueUnits ?? 1024,
+      maxBytes: this.opts.maxQueueBytes ?? 8 * 1024 * 1024,
+    });
+    return [...this.tracks.values()].map((t) => ({ trackId: t.trackId, seq: t.seq, rtptime: t.rtpStart >>> 0 }));
+  }
+
+  /** RTP-Info for a reader joining a sender that already runs (multicast). */
+  currentRtpInfo(): { trackId: number; seq: number; rtptime: number }[] {
+    return [...this.tracks.values()].map((t) => {
+      let rtp = t.rtpStart;
+      if (t.lastRtp !== undefined && t.lastSentAt !== undefined) rtp = t.lastRtp + ((Date.now() - t.lastSentAt) * t.clockRate) / 1000;
+      return { trackId: t.trackId, seq: t.seq, rtptime: Math.round(((rtp % TWO32) + TWO32) % TWO32) >>> 0 };
+    });
+  }
+
+  run(): void {
+    if (!this.consumer) this.prepare();
+    this.srTimer = setInterval(() => this.sendReports(false), Math.max(100, Math.min(this.opts.srIntervalMs, 1000)));
+    this.srTimer.unref();
+    void this.loop();
+  }
+
+  get consumerStats() {
+    return this.consumer?.stats();
+  }
+
+  private async loop(): Promise<void> {
+    const c = this.consumer!;
+    let reason: 'stuck' | 'closed' | 'tracks-changed' = 'closed';
+    for (;;) {
+      const au = c.tryNext() ?? (await c.next());
+      if (!au || this.stopped) break;
+      const t = this.tracks.get(au.track);
+      if (!t) continue;
+      if (au.codec !== t.codec) {
+        // The source came back with other codecs: this reader's SDP no longer describes the stream.
+        reason = 'tracks-changed';
+        break;
+      }
+      if (this.sink.backlog() > this.opts.highWaterBytes) {
+        this.stalls++;
+        const before = c.stats().overflows;
+        const drained = await this.sink.waitDrain(this.opts.stuckTimeoutMs);
+        if (this.stopped) break;
+        if (!drained) {
+          reason = 'stuck';
+          break;
+        }
+        // The queue overflowed while we waited: it restarts at a keyframe, so skip the stale unit.
+        if (c.stats().overflows !== before && !au.keyframe) continue;
+      }
+      this.send(t, au);
+    }
+    const wasStopped = this.stopped;
+    this.stop();
+    if (!wasStopped) this.opts.onEnd?.(reason);
+  }
+
+  /** RTP time of an access unit: pts + offset, re-based at each source epoch so time never jumps. */
+  private rtpTime(t: SenderTrack, au: AccessUnit): number {
+    if (t.offset === undefined || t.epoch !== au.epoch) {
+      if (t.lastRtp === undefined || t.lastWall === undefined) {
+        // First unit: align every track on the same wall-clock instant, the one RTP-Info names.
+        const ptsAtRef = au.pts - ((au.wallclock - this.refWall) * t.clockRate) / 1000;
+        t.offset = t.rtpStart - ptsAtRef;
+      } else {
+        // Reconnect: continue from the last timestamp by the wall-clock time that passed.
+        const target = t.lastRtp + Math.max(1, ((au.wallclock - t.lastWall) * t.clockRate) / 1000);
+        t.offset = target - au.pts;
+      }
+      t.epoch = au.epoch;
+    }
+    return Math.round(au.pts + t.offset);
+  }
+
+  private send(t: SenderTrack, au: AccessUnit): void {
+    const payloads = payloadsOf(au, t.channels);
+    if (payloads.length === 0) return;
+    const rtp = this.rtpTime(t, au);
+    const ts = ((rtp % TWO32) + TWO32) % TWO32;
+    const packets: { header: Buffer; payload: RtpPayload }[] = [];
+    let octets = 0;
+    for (const p of payloads) {
+      const header = Buffer.allocUnsafe(12);
+      writeRtpHeader(header, 0, t.payloadType, p.marker, t.seq, ts + (p.tsDelta ?? 0), t.ssrc);
+      t.seq = (t.seq + 1) & 0xffff;
+      packets.push({ header, payload: p });
+      octets += payloadSize(p);
+    }
+    this.sink.sendRtp(t, packets);
+    t.packets += packets.length;
+    t.octets += octets;
+    this.bytesSent += octets + 12 * packets.length;
+    t.lastRtp = rtp;
+    t.lastWall = au.wallclock;
+    t.lastSentAt = Date.now();
+    // A first SR right away lets readers sync audio and video from the start (RFC 3550 §6.4.1).
+    if (t.lastSrAt === undefined) this.sendReport(t);
+  }
+
+  private sendReports(force: boolean): void {
+    const now = Date.now();
+    for (const t of this.tracks.values()) {
+      if (t.lastSentAt === undefined) continue;
+      if (!force && t.lastSrAt !== undefined && now - t.lastSrAt < this.opts.srIntervalMs) continue;
+      this.sendReport(t);
+    }
+  }
+
+  /** SR for a track: the last unit's (wall clock, RTP time) pair moved forward by the time since it went out. */
+  private sendReport(t: SenderTrack): void {
+    if (t.lastRtp === undefined || t.lastWall === undefined || t.lastSentAt === undefined) return;
+    const now = Date.now();
+    const elapsed = now - t.lastSentAt;
+    const rtp = t.lastRtp + (elapsed * t.clockRate) / 1000;
+    const sr = buildSenderReport({
+      ssrc: t.ssrc,
+      ntpMs: t.lastWall + elapsed,
+      rtpTime: Math.round(((rtp % TWO32) + TWO32) % TWO32),
+      packetCount: t.packets,
+      octetCount: t.octets,
+      cname: 'camgate',
+    });
+    t.lastSrAt = now;
+    try {
+      this.sink.sendRtcp(t, sr);
+    } catch {
+      // a report that can't be sent is no reason to end the session
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.srTimer) clearInterval(this.srTimer);
+    this.srTimer = undefined;
+    this.consumer?.close();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+}

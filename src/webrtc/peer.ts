@@ -1,0 +1,300 @@
+/**
+ * One WHEP viewer: a werift RTCPeerConnection that only sends. Runs inside a WebRTC worker
+ * (worker.ts); knows nothing about the hub. The worker hands it packetized access units.
+ *
+ * What werift does for us: ICE, DTLS, SRTP, RTCP receive. What we do on top:
+ *  - RTP headers (our own sequence numbers and timestamps: the first-frame burst compresses time);
+ *  - a retransmission cache of RTX_CACHE packets per track (werift keeps 128, < 1 s at 4 Mbit/s);
+ *  - NTP/RTP pairs for sender reports taken from the camera's wall clock, not from the send time;
+ *  - PLI/FIR counting (answered by the worker with the cached keyframe when that costs no latency).
+ */
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpHeader,
+  RtpPacket,
+  useSdesMid,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+} from 'werift';
+import sdpTransform from 'sdp-transform';
+import type { SendPlan } from './negotiate.ts';
+import type { SdpFrag } from './sdpfrag.ts';
+
+/** Retransmission cache per track, a power of two: 2048 packets ≈ 4.7 s at 4 Mbit/s with 1200-byte packets. */
+export const RTX_CACHE = 2048;
+/** ICE 'disconnected' longer than this ends the session (consent freshness, RFC 7675, gives up at 30 s). */
+export const DISCONNECTED_GRACE_MS = 10_000;
+const NTP_EPOCH_OFFSET_S = 2208988800;
+
+export function ntpFromMs(ms: number): bigint {
+  const sec = Math.floor(ms / 1000);
+  const frac = Math.floor(((ms - sec * 1000) / 1000) * 0x100000000);
+  return (BigInt(sec + NTP_EPOCH_OFFSET_S) << 32n) | BigInt(frac >>> 0);
+}
+
+export interface OutPayload {
+  payload: Buffer;
+  marker: boolean;
+}
+
+export interface PeerOptions {
+  id: string;
+  plans: SendPlan[];
+  /** The offer reduced by negotiate(). */
+  offer: string;
+  portRange?: [number, number];
+  /** Extra host candidate IPs announced with each real host candidate's port (NAT, Docker). */
+  additionalHosts: string[];
+  onClose: (reason: string) => void;
+  onKeyframeRequest: (plan: SendPlan) => void;
+  log?: (msg: string) => void;
+}
+
+class OutTrack {
+  seq = Math.floor(Math.random() * 0x10000);
+  readonly tsBase = Math.floor(Math.random() * 0x7fffffff);
+  private readonly cache: (RtpPacket | undefined)[] = new Array(RTX_CACHE);
+  /** Input pts that maps to tsBase; set by the first unit sent. */
+  anchor: number | undefined;
+  epoch = -1;
+  lastOut = 0;
+  started = false;
+  packets = 0;
+  bytes = 0;
+  nacked = 0;
+  retransmitted = 0;
+  keyframeRequests = 0;
+
+  constructor(
+    readonly plan: SendPlan,
+    readonly sender: RTCRtpSender,
+  ) {}
+
+  send(p: OutPayload, ts: number, wallclock: number): void {
+    const header = new RtpHeader({ payloadType: this.plan.payloadType, sequenceNumber: this.seq, timestamp: ts >>> 0, marker: p.marker, ssrc: this.sender.ssrc });
+    this.seq = (this.seq + 1) & 0xffff;
+    const pkt = new RtpPacket(header, p.payload);
+    this.cache[header.sequenceNumber & (RTX_CACHE - 1)] = pkt;
+    void this.sender.sendRtp(pkt).catch(() => undefined);
+    // werift's SR pairs its send time with the last RTP timestamp; pair the camera's capture time
+    // instead, so the browser's A/V sync and latency estimates see the camera's clock.
+    const s = this.sender as unknown as { ntpTimestamp: bigint; rtpTimestamp: number };
+    s.ntpTimestamp = ntpFromMs(wallclock);
+    s.rtpTimestamp = ts >>> 0;
+    this.packets++;
+    this.bytes += p.payload.length + 12;
+  }
+
+  /** NACK (RFC 4585 6.2.1): resend from our cache what werift's 128-packet cache no longer has. */
+  retransmit(seqs: number[]): void {
+    const weriftCache = (this.sender as unknown as { rtpCache: (RtpPacket | undefined)[] }).rtpCache;
+    const transport = this.sender.dtlsTransport;
+    for (const seq of seqs) {
+      this.nacked++;
+      if (weriftCache[seq % 128]?.header.sequenceNumber === seq) continue; // werift resends it itself
+      const pkt = this.cache[seq & (RTX_CACHE - 1)];
+      if (!pkt || pkt.header.sequenceNumber !== seq) continue;
+      this.retransmitted++;
+      void transport.sendRtp(pkt.payload, pkt.header).catch(() => undefined);
+    }
+  }
+}
+
+export interface PeerStats {
+  bytesSent: number;
+  packetsSent: number;
+  nacks: number;
+  retransmitted: number;
+  keyframeRequests: number;
+  connected: boolean;
+}
+
+export class WhepPeer {
+  readonly id: string;
+  readonly pc: RTCPeerConnection;
+  readonly tracks: OutTrack[] = [];
+  private closed = false;
+  private disconnectTimer?: NodeJS.Timeout;
+  private remoteOffer: string;
+  connected = false;
+  onConnected?: () => void;
+  etag = 1;
+
+  constructor(private readonly opts: PeerOptions) {
+    this.id = opts.id;
+    this.remoteOffer = opts.offer;
+    const video: RTCRtpCodecParameters[] = [];
+    const audio: RTCRtpCodecParameters[] = [];
+    const fb = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }];
+    for (const p of opts.plans) {
+      const mime = p.codec === 'OPUS' ? 'audio/opus' : p.kind === 'video' ? `video/${p.codec}` : `audio/${p.codec}`;
+      const c = new RTCRtpCodecParameters({ mimeType: mime, clockRate: p.clockRate, channels: p.kind === 'audio' ? p.channels : undefined, payloadType: p.payloadType, rtcpFeedback: p.kind === 'video' ? fb : [], parameters: p.fmtp });
+      (p.kind === 'video' ? video : audio).push(c);
+    }
+    // Sections we do not send on still need a codec werift accepts; they are answered inactive.
+    const parsed = sdpTransform.parse(opts.offer);
+    parsed.media.forEach((m, i) => {
+      if (opts.plans.some((p) => p.mLine === i) || (m.type !== 'audio' && m.type !== 'video')) return;
+      const list = m.type === 'video' ? video : audio;
+      for (const r of m.rtp ?? []) {
+        if (!list.some((c) => c.mimeType.toLowerCase() === `${m.type}/${r.codec}`.toLowerCase())) {
+          list.push(new RTCRtpCodecParameters({ mimeType: `${m.type}/${r.codec}`, clockRate: r.rate ?? 90000, payloadType: r.payload, channels: r.encoding ? Number(r.encoding) : undefined }));
+        }
+      }
+    });
+    this.pc = new RTCPeerConnection({
+      codecs: { video, audio },
+      headerExtensions: { video: [useSdesMid()], audio: [useSdesMid()] },
+      // Server side gathers host candidates only: no STUN round trips (they stall setup when the
+      // STUN server is unreachable); NAT is handled by additionalHosts.
+      iceServers: [],
+      icePortRange: opts.portRange,
+      iceUseIpv6: false,
+      bundlePolicy: 'max-bundle',
+    });
+    this.pc.connectionStateChange.subscribe((s) => this.onState(s));
+    this.pc.iceConnectionStateChange.subscribe((s) => this.onState(s));
+  }
+
+  private onState(s: string): void {
+    if (this.closed) return;
+    if (s === 'connected' || s === 'completed') {
+      if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
+      this.disconnectTimer = undefined;
+      if (!this.connected && this.pc.connectionState === 'connected') {
+        this.connected = true;
+        this.onConnected?.();
+      }
+    } else if (s === 'failed') {
+      this.close('ICE or DTLS failed');
+    } else if (s === 'closed') {
+      this.close('closed by peer');
+    } else if (s === 'disconnected' && !this.disconnectTimer) {
+      this.disconnectTimer = setTimeout(() => this.close('consent expired'), DISCONNECTED_GRACE_MS);
+      this.disconnectTimer.unref();
+    }
+  }
+
+  /** setRemoteDescription + answer; returns the answer SDP with host candidates (no server trickle). */
+  async answer(): Promise<string> {
+    await this.pc.setRemoteDescription({ type: 'offer', sdp: this.opts.offer });
+    const transceivers = this.pc.getTransceivers();
+    for (const t of transceivers) {
+      const plan = this.opts.plans.find((p) => p.mLine === t.mLineIndex);
+      if (!plan) {
+        t.setDirection('inactive');
+        continue;
+      }
+      t.setDirection('sendonly');
+      this.attach(t, plan);
+    }
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    return this.withAdditionalHosts(this.pc.localDescription!.sdp);
+  }
+
+  private attach(t: RTCRtpTransceiver, plan: SendPlan): void {
+    const out = new OutTrack(plan, t.sender);
+    this.tracks.push(out);
+    t.sender.onGenericNack.subscribe((nack) => out.retransmit(nack.lost));
+    t.sender.onRtcp.subscribe((p) => {
+      // PLI (RFC 4585 6.3.1) arrives through onPictureLossIndication; FIR (RFC 5104 4.3.1) only here.
+      const fbt = p as unknown as { type: number; feedback?: { count?: number } };
+      if (fbt.type === 206 && fbt.feedback?.count === 4) {
+        out.keyframeRequests++;
+        this.opts.onKeyframeRequest(plan);
+      }
+    });
+    t.sender.onPictureLossIndication.subscribe(() => {
+      out.keyframeRequests++;
+      this.opts.onKeyframeRequest(plan);
+    });
+  }
+
+  /** Duplicate each host candidate for every additional host, same port (the socket listens on all addresses). */
+  withAdditionalHosts(sdp: string): string {
+    if (this.opts.additionalHosts.length === 0) return sdp;
+    const lines = sdp.split('\r\n');
+    const out: string[] = [];
+    let n = 0;
+    for (const line of lines) {
+      out.push(line);
+      const m = /^a=candidate:(\S+) (\d+) (udp|UDP) (\d+) (\S+) (\d+) typ host(.*)$/.exec(line);
+      if (!m) continue;
+      for (const host of this.opts.additionalHosts) {
+        if (host === m[5]) continue;
+        const prio = Math.max(1, Number(m[4]) - 1 - n++);
+        out.push(`a=candidate:x${m[1]}${n} ${m[2]} udp ${prio} ${host} ${m[6]} typ host${m[7]}`);
+      }
+    }
+    return out.join('\r\n');
+  }
+
+  /** Trickled candidates; or an ICE restart when the fragment carries new credentials. Returns the answer fragment for a restart. */
+  async patch(frag: SdpFrag): Promise<{ restart: boolean; ufrag?: string; pwd?: string; candidates?: string[]; mid?: string }> {
+    const cur = sdpTransform.parse(this.remoteOffer);
+    const curUfrag = cur.iceUfrag ?? cur.media[0]?.iceUfrag;
+    if (frag.ufrag && frag.pwd && frag.ufrag !== curUfrag) {
+      // ICE restart (RFC 8840 §4.4 / WHEP): re-offer the remote description with the new
+      // credentials; werift restarts its ICE agent and answers with fresh local credentials.
+      cur.iceUfrag = undefined;
+      cur.icePwd = undefined;
+      for (const m of cur.media) {
+        m.iceUfrag = frag.ufrag;
+        m.icePwd = frag.pwd;
+        m.candidates = [];
+        delete (m as { endOfCandidates?: string }).endOfCandidates;
+      }
+      this.remoteOffer = sdpTransform.write(cur);
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: this.remoteOffer });
+      const answer = await this.pc.createAnswer();
+      await this.pc.setLocalDescription(answer);
+      // werift's connect() skips ICE when DTLS is already up, so an answerer-side restart would never
+      // run connectivity checks again: start the restarted ICE transport ourselves.
+      for (const d of this.pc.dtlsTransports) {
+        if (d.iceTransport.state !== 'checking' && d.iceTransport.state !== 'connected') void d.iceTransport.start().catch(() => undefined);
+      }
+      await this.addCandidates(frag);
+      const local = sdpTransform.parse(this.withAdditionalHosts(this.pc.localDescription!.sdp));
+      const m0 = local.media[0];
+      const ufrag = local.iceUfrag ?? m0?.iceUfrag ?? '';
+      const pwd = local.icePwd ?? m0?.icePwd ?? '';
+      const candidates = (m0?.candidates ?? []).map((c) => `${c.foundation} ${c.component} ${c.transport} ${c.priority} ${c.ip} ${c.port} typ ${c.type}`);
+      this.etag++;
+      return { restart: true, ufrag, pwd, candidates, mid: m0?.mid !== undefined ? String(m0.mid) : undefined };
+    }
+    await this.addCandidates(frag);
+    return { restart: false };
+  }
+
+  private async addCandidates(frag: SdpFrag): Promise<void> {
+    for (const c of frag.candidates) {
+      await this.pc.addIceCandidate({ candidate: `candidate:${c.candidate}`, sdpMid: c.mid, sdpMLineIndex: c.mLineIndex }).catch(() => undefined);
+    }
+  }
+
+  stats(): PeerStats {
+    const s: PeerStats = { bytesSent: 0, packetsSent: 0, nacks: 0, retransmitted: 0, keyframeRequests: 0, connected: this.connected };
+    for (const t of this.tracks) {
+      s.bytesSent += t.bytes;
+      s.packetsSent += t.packets;
+      s.nacks += t.nacked;
+      s.retransmitted += t.retransmitted;
+      s.keyframeRequests += t.keyframeRequests;
+    }
+    return s;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
+    void this.pc.close().catch(() => undefined);
+    this.opts.onClose(reason);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * WHEP (draft-ietf-wish-whep; the resource model of WHIP, RFC 9725):
+ *   POST   /whep/<stream>          application/sdp offer → 201 answer, Location, ETag, Link ice-server
+ *   PATCH  /whep/sessions/<id>     application/trickle-ice-sdpfrag: trickle (204) or ICE restart (200)
+ *   DELETE /whep/sessions/<id>     → 200; the session is gone
+ *   OPTIONS on both, with CORS exposing Location, ETag and Link.
+ * The session id (128 random bits) is the only credential for PATCH/DELETE, as in WHIP.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../gateway.ts';
+import type { IceServer } from '../config/types.ts';
+import { authorizeStream } from '../http/guard.ts';
+import { parseSdpFrag, writeSdpFrag } from './sdpfrag.ts';
+import { WebRtcService, WhepError, type WebRtcServiceOptions } from './service.ts';
+import { playerPage } from './player.ts';
+
+const SDP = 'application/sdp';
+const SDPFRAG = 'application/trickle-ice-sdpfrag';
+
+function quoted(v: string): string {
+  return `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** RFC 8288 Link values for the configured ICE servers (WHIP RFC 9725 §4.6). */
+export function iceServerLinks(servers: IceServer[]): string[] {
+  const out: string[] = [];
+  for (const s of servers) {
+    for (const url of Array.isArray(s.urls) ? s.urls : [s.urls]) {
+      let v = `<${url}>; rel="ice-server"`;
+      if (s.username !== undefined) v += `; username=${quoted(s.username)}`;
+      if (s.credential !== undefined) v += `; credential=${quoted(s.credential)}; credential-type="password"`;
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+function mediaType(req: FastifyRequest): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function cors(reply: FastifyReply): void {
+  void reply.header('Access-Control-Allow-Origin', '*');
+  void reply.header('Access-Control-Expose-Headers', 'Location, ETag, Link, Accept-Patch, Retry-After');
+}
+
+function sendError(reply: FastifyReply, e: unknown): FastifyReply {
+  if (e instanceof WhepError) {
+    for (const [k, v] of Object.entries(e.headers)) void reply.header(k, v);
+    return reply.status(e.status).send({ error: errorName(e.status), message: e.message });
+  }
+  throw e;
+}
+
+function errorName(status: number): string {
+  return (
+    { 400: 'bad_request', 404: 'not_found', 409: 'not_streaming', 412: 'precondition_failed', 415: 'unsupported_media_type', 422: 'no_common_codec', 503: 'over_capacity' } as Record<number, string>
+  )[status] ?? 'error';
+}
+
+export interface WhepRoutesOptions {
+  gateway: Gateway;
+  webrtc?: WebRtcServiceOptions;
+  /** Hands out the service (benchmarks read its measurements). */
+  onService?: (service: WebRtcService) => void;
+}
+
+export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions): Promise<void> {
+  const gateway = opts.gateway;
+  const service = new WebRtcService(gateway, opts.webrtc);
+  opts.onService?.(service);
+  app.addHook('onClose', async () => service.stop());
+
+  // Bodies arrive as text; without these fastify would answer 415 itself, before our handler.
+  app.addContentTypeParser([SDP, SDPFRAG], { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+
+  const streamOf = (req: FastifyRequest): string => {
+    const p = req.params as { camera: string };
+    return req.url.split('?')[0]!.endsWith('/sub') ? `${p.camera}/sub` : p.camera;
+  };
+
+  const options = async (_req: FastifyRequest, reply: FastifyReply) => {
+    cors(reply);
+    void reply.header('Access-Control-Allow-Methods', 'OPTIONS, POST, PATCH, DELETE');
+    void reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
+    void reply.header('Access-Control-Max-Age', '86400');
+    void reply.header('Accept-Post', SDP);
+    void reply.header('Accept-Patch', SDPFRAG);
+    const links = iceServerLinks(gateway.config.server.webrtc.iceServers);
+    if (links.length) void reply.header('Link', links);
+    return reply.status(204).send();
+  };
+
+  const post = async (req: FastifyRequest, reply: FastifyReply) => {
+    cors(reply);
+    const stream = streamOf(req);
+    const principal = authorizeStream(gateway, req, reply, stream);
+    if (principal === undefined) return reply;
+    if (mediaType(req) !== SDP) return reply.status(415).send({ error: 'unsupported_media_type', message: `POST /whep needs Content-Type: ${SDP}` });
+    const body = typeof req.body === 'string' ? req.body : '';
+    if (!body.trim()) return reply.status(400).send({ error: 'bad_request', message: 'empty SDP offer' });
+    try {
+      const s = await service.create(stream, body, req.ip, principal?.name);
+      void reply.header('Location', `/whep/sessions/${s.id}`);
+      void reply.header('ETag', `"${s.etag}"`);
+      void reply.header('Accept-Patch', SDPFRAG);
+      const links = iceServerLinks(gateway.config.server.webrtc.iceServers);
+      if (links.length) void reply.header('Link', links);
+      return reply.status(201).type(SDP).send(s.answer);
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  };
+
+  const player = async (req: FastifyRequest, reply: FastifyReply) => {
+    const stream = streamOf(req);
+    if (authorizeStream(gateway, req, reply, stream) === undefined) return reply;
+    return reply.type('text/html; charset=utf-8').send(playerPage(stream, gateway.config.server.webrtc.iceServers));
+  };
+
+  for (const path of ['/whep/:camera', '/whep/:camera/sub']) {
+    app.options(path, options);
+    app.post(path, post);
+    app.get(path, player);
+  }
+
+  app.options('/whep/sessions/:id', options);
+
+  app.patch('/whep/sessions/:id', async (req, reply) => {
+    cors(reply);
+    const { id } = req.params as { id: string };
+    const rec = service.get(id);
+    if (!rec) return reply.status(404).send({ error: 'not_found', message: 'no such WHEP session' });
+    if (mediaType(req) !== SDPFRAG) return reply.status(415).send({ error: 'unsupported_media_type', message: `PATCH needs Content-Type: ${SDPFRAG}` });
+    const ifMatch = req.headers['if-match'];
+    if (ifMatch !== undefined && ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === `"${rec.etag}"`)) {
+      return reply.status(412).send({ error: 'precondition_failed', message: 'If-Match does not match the session ETag' });
+    }
+    const parsed = parseSdpFrag(typeof req.body === 'string' ? req.body : '');
+    if (!parsed.ok) return reply.status(400).send({ error: 'bad_request', message: parsed.error });
+    try {
+      const r = await service.patch(id, parsed.frag);
+      void reply.header('ETag', `"${r.etag}"`);
+      if (r.restart) return reply.status(200).type(SDPFRAG).send(writeSdpFrag(r.restart));
+      return reply.status(204).send();
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  app.delete('/whep/sessions/:id', async (req, reply) => {
+    cors(reply);
+    const { id } = req.params as { id: string };
+    if (!service.close(id, 'DELETE by client')) return reply.status(404).send({ error: 'not_found', message: 'no such WHEP session' });
+    return reply.status(200).send();
+  });
+}

@@ -1,0 +1,427 @@
+/**
+ * Main-thread side of WebRTC: WHEP sessions, their placement on engines (worker threads), the hub
+ * pumps that feed them, the session registry and capacity. The main thread keeps ingest and HTTP;
+ * werift (ICE, DTLS, SRTP: ~30 µs per packet per viewer) runs on the workers.
+ */
+import os from 'node:os';
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { Worker } from 'node:worker_threads';
+import type { Gateway } from '../gateway.ts';
+import { newSessionId } from '../stream/sessions.ts';
+import type { Stream } from '../stream/stream.ts';
+import type { Consumer } from '../stream/consumer.ts';
+import type { AccessUnit } from '../stream/types.ts';
+import { findFfmpeg } from '../util/ffmpeg.ts';
+import { negotiate, NegotiationError, type SendPlan } from './negotiate.ts';
+import type { SdpFrag } from './sdpfrag.ts';
+import { Engine, type EngineIn, type EngineOut } from './engine.ts';
+import type { PeerStats } from './peer.ts';
+import { AacToOpus } from './transcode.ts';
+import { TRANSCODED_TRACK_OFFSET } from './fanout.ts';
+
+export class WhepError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export interface WebRtcServiceOptions {
+  /** Worker threads hosting peers; 0 runs them in the main thread. Default: one per CPU. */
+  workers?: number;
+  /** Most concurrent WHEP sessions (503 beyond). Default 200. */
+  maxSessions?: number;
+  /** How long POST waits for an onDemand camera to come online before answering 409. */
+  onDemandWaitMs?: number;
+}
+
+/** Access units posted to an engine and not yet acknowledged, per stream (bounds worker inboxes). */
+const MAX_IN_FLIGHT = 256;
+const RETRY_AFTER_S = '2';
+
+interface EngineHandle {
+  index: number;
+  post(m: EngineIn): void;
+  ready: Promise<void>;
+  sessions: number;
+  portCapacity: number;
+  pumps: Map<string, Pump>;
+  terminate(): Promise<void>;
+}
+
+interface SessionRecord {
+  id: string;
+  stream: string;
+  engine: EngineHandle;
+  plans: SendPlan[];
+  etag: number;
+  stats?: PeerStats & { keyframesResent: number };
+  unregister: () => void;
+  release: () => void;
+  closed: boolean;
+}
+
+class Pump {
+  private consumer?: Consumer;
+  private inFlight = 0;
+  private wake?: () => void;
+  sessions = 0;
+  transcodeSessions = 0;
+  private transcoder?: AacToOpus;
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly engine: EngineHandle,
+    private readonly onTranscoded: () => AacToOpus,
+  ) {}
+
+  start(): void {
+    if (this.consumer) return;
+    const c = this.stream.subscribe({ label: `webrtc:worker${this.engine.index}`, fromGop: true, maxUnits: 2048 });
+    this.consumer = c;
+    void (async () => {
+      for (;;) {
+        const au = await c.next();
+        if (!au) break;
+        this.post(au);
+        while (this.inFlight > MAX_IN_FLIGHT && !c.isClosed) await new Promise<void>((r) => (this.wake = r));
+      }
+    })();
+  }
+
+  post(au: AccessUnit): void {
+    this.inFlight++;
+    this.engine.post({ t: 'au', stream: this.stream.name, au, at: performance.timeOrigin + performance.now() });
+    if (this.transcoder && au.codec === 'AAC') this.transcoder.push(au);
+  }
+
+  needTranscode(on: boolean): void {
+    if (on && !this.transcoder) {
+      this.transcoder = this.onTranscoded();
+      this.transcoder.onUnit = (au) => {
+        this.inFlight++;
+        this.engine.post({ t: 'au', stream: this.stream.name, au });
+      };
+    } else if (!on && this.transcoder) {
+      this.transcoder.close();
+      this.transcoder = undefined;
+    }
+  }
+
+  ack(n: number): void {
+    this.inFlight = Math.max(0, this.inFlight - n);
+    if (this.inFlight <= MAX_IN_FLIGHT && this.wake) {
+      const w = this.wake;
+      this.wake = undefined;
+      w();
+    }
+  }
+
+  stop(): void {
+    this.consumer?.close();
+    this.consumer = undefined;
+    this.needTranscode(false);
+    this.wake?.();
+  }
+}
+
+export class WebRtcService {
+  private engines: EngineHandle[] = [];
+  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly pending = new Map<number, (m: EngineOut) => void>();
+  private reqSeq = 0;
+  private readonly maxSessions: number;
+  private readonly workerCount: number;
+  private readonly onDemandWaitMs: number;
+  private started?: Promise<void>;
+  private hostCache?: { at: number; ips: string[] };
+  /** Per stream: why audio is not sent (shown in camera status through Camera notes). */
+  readonly audioNotes = new Map<string, string>();
+  /** Hub → RTP-out times (ms) reported by the engines; read and cleared by bench/whep.ts. */
+  addedLatency: number[] = [];
+
+  constructor(
+    private readonly gateway: Gateway,
+    opts: WebRtcServiceOptions = {},
+  ) {
+    this.maxSessions = opts.maxSessions ?? (process.env.CAMGATE_WEBRTC_MAX_SESSIONS ? Number(process.env.CAMGATE_WEBRTC_MAX_SESSIONS) : 200);
+    const envWorkers = process.env.CAMGATE_WEBRTC_WORKERS;
+    this.workerCount = opts.workers ?? (envWorkers !== undefined ? Number(envWorkers) : Math.max(1, os.availableParallelism()));
+    this.onDemandWaitMs = opts.onDemandWaitMs ?? 8000;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Starts the engines (lazily on first use so servers without WHEP viewers start no threads). */
+  start(): Promise<void> {
+    this.started ??= this.spawn();
+    return this.started;
+  }
+
+  private hostAddressCount(): number {
+    let n = 0;
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')) n++;
+    return Math.max(1, n);
+  }
+
+  private async spawn(): Promise<void> {
+    const { min, max } = this.gateway.config.server.webrtc.udpPorts;
+    const count = Math.max(1, this.workerCount);
+    const span = Math.floor((max - min + 1) / count);
+    const perSession = this.hostAddressCount();
+    const engines: EngineHandle[] = [];
+    for (let k = 0; k < count; k++) {
+      const lo = min + k * span;
+      const hi = k === count - 1 ? max : lo + span - 1;
+      const portRange: [number, number] | undefined = hi > lo ? [lo, hi] : undefined;
+      const capacity = Math.floor((hi - lo + 1) / perSession);
+      engines.push(this.workerCount === 0 ? this.inlineEngine(k, portRange, capacity) : this.workerEngine(k, portRange, capacity));
+    }
+    this.engines = engines;
+    await Promise.all(engines.map((e) => e.ready));
+  }
+
+  private onEngineMessage(engine: EngineHandle, m: EngineOut): void {
+    switch (m.t) {
+      case 'res': {
+        const p = this.pending.get(m.req);
+        this.pending.delete(m.req);
+        p?.(m);
+        break;
+      }
+      case 'ack':
+        engine.pumps.get(m.stream)?.ack(m.n);
+        break;
+      case 'stats':
+        for (const s of m.sessions) {
+          const rec = this.sessions.get(s.id);
+          if (rec) rec.stats = s.stats;
+        }
+        break;
+      case 'closed':
+        this.finish(m.id, m.reason);
+        break;
+      case 'latency':
+        for (const v of m.samples) if (this.addedLatency.length < 100_000) this.addedLatency.push(v);
+        break;
+    }
+  }
+
+  private inlineEngine(index: number, portRange: [number, number] | undefined, portCapacity: number): EngineHandle {
+    const h: EngineHandle = {
+      index,
+      sessions: 0,
+      portCapacity,
+      pumps: new Map(),
+      ready: Promise.resolve(),
+      post: (m) => engine.handle(m),
+      terminate: async () => engine.close(),
+    };
+    const engine = new Engine({ portRange, post: (m) => this.onEngineMessage(h, m) });
+    return h;
+  }
+
+  private workerEngine(index: number, portRange: [number, number] | undefined, portCapacity: number): EngineHandle {
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { portRange }, name: `webrtc-${index}` });
+    worker.unref();
+    let markReady!: () => void;
+    const h: EngineHandle = {
+      index,
+      sessions: 0,
+      portCapacity,
+      pumps: new Map(),
+      ready: new Promise<void>((r) => (markReady = r)),
+      post: (m) => worker.postMessage(m),
+      terminate: async () => {
+        worker.postMessage({ t: 'shutdown' });
+        await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 1000))]);
+        await worker.terminate();
+      },
+    };
+    worker.on('message', (m: EngineOut | { t: 'ready' }) => {
+      if (m.t === 'ready') markReady();
+      else this.onEngineMessage(h, m);
+    });
+    worker.on('error', (e) => {
+      this.gateway.log.error({ err: e.message }, `webrtc worker ${index} crashed`);
+      for (const s of [...this.sessions.values()]) if (s.engine === h) this.finish(s.id, 'worker crashed');
+    });
+    return h;
+  }
+
+  private request(engine: EngineHandle, m: EngineIn & { req: number }): Promise<EngineOut & { t: 'res' }> {
+    return new Promise((resolve) => {
+      this.pending.set(m.req, resolve as (m: EngineOut) => void);
+      engine.post(m);
+    });
+  }
+
+  /** Additional hosts as IPs (names resolved, cached 60 s): browsers need addresses in candidates. */
+  private async additionalHosts(): Promise<string[]> {
+    const now = Date.now();
+    if (this.hostCache && now - this.hostCache.at < 60_000) return this.hostCache.ips;
+    const ips: string[] = [];
+    for (const h of this.gateway.config.server.webrtc.additionalHosts) {
+      if (net.isIPv4(h)) ips.push(h);
+      else if (!net.isIP(h)) {
+        const r = await Promise.race([dns.lookup(h, { family: 4 }).catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+        if (r) ips.push(r.address);
+        else this.gateway.log.warn({ host: h }, 'webrtc: additional host does not resolve; skipped');
+      }
+    }
+    this.hostCache = { at: now, ips };
+    return ips;
+  }
+
+  private async waitLive(stream: Stream): Promise<boolean> {
+    const ready = () => stream.online && stream.tracks.length > 0 && (!stream.hasVideo || stream.lastKeyframe() !== undefined);
+    if (ready()) return true;
+    const deadline = Date.now() + this.onDemandWaitMs;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (ready()) return true;
+    }
+    return false;
+  }
+
+  async create(streamName: string, offer: string, remoteAddress: string, user?: string): Promise<{ id: string; answer: string; etag: number }> {
+    const cam = this.gateway.cameraForStream(streamName);
+    const stream = this.gateway.hub.get(streamName);
+    if (!cam || !stream) throw new WhepError(404, `unknown stream '${streamName}'`);
+    if (this.sessions.size >= this.maxSessions) throw new WhepError(503, `too many WebRTC sessions (${this.maxSessions})`, { 'Retry-After': '10' });
+    const release = this.gateway.acquire(streamName);
+    let ok = false;
+    try {
+      const live = stream.online && stream.tracks.length > 0 ? true : cam.config.onDemand ? await this.waitLive(stream) : false;
+      if (!live) throw new WhepError(409, `camera '${streamName}' is not streaming (${cam.status().state})`, { 'Retry-After': RETRY_AFTER_S });
+      let neg;
+      try {
+        neg = negotiate({ offer, tracks: stream.tracks, audioMode: cam.config.audio, canTranscode: findFfmpeg() !== null });
+      } catch (e) {
+        if (e instanceof NegotiationError) throw new WhepError(e.status, e.message);
+        throw e;
+      }
+      if (neg.audioNote) this.audioNotes.set(streamName, neg.audioNote);
+      else this.audioNotes.delete(streamName);
+      // Camera.setNote (shared with HLS) shows in the camera status why WebRTC viewers get no audio.
+      (cam as { setNote?: (key: string, text: string | undefined) => void }).setNote?.('webrtc', neg.audioNote);
+      await this.start();
+      const engine = this.pickEngine();
+      if (!engine) throw new WhepError(503, 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)', { 'Retry-After': '10' });
+      const id = newSessionId();
+      engine.sessions++;
+      const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream: streamName, plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts() });
+      if (!res.ok) {
+        engine.sessions--;
+        throw new WhepError(res.status, res.message);
+      }
+      const rec: SessionRecord = { id, stream: streamName, engine, plans: neg.plans, etag: res.etag ?? 1, release, closed: false, unregister: () => undefined };
+      this.sessions.set(id, rec);
+      rec.unregister = this.gateway.sessions.add({
+        id,
+        protocol: 'webrtc',
+        stream: streamName,
+        remoteAddress,
+        user,
+        startedAt: new Date(),
+        bytesSent: () => rec.stats?.bytesSent ?? 0,
+        kick: () => this.close(id, 'kicked'),
+      });
+      this.attachPump(engine, stream, neg.plans.some((p) => p.transcode));
+      ok = true;
+      return { id, answer: res.answer!, etag: rec.etag };
+    } finally {
+      if (!ok) release();
+    }
+  }
+
+  private pickEngine(): EngineHandle | undefined {
+    let best: EngineHandle | undefined;
+    for (const e of this.engines) if (e.sessions < e.portCapacity && (!best || e.sessions < best.sessions)) best = e;
+    return best;
+  }
+
+  private attachPump(engine: EngineHandle, stream: Stream, transcode: boolean): void {
+    let pump = engine.pumps.get(stream.name);
+    if (!pump) {
+      pump = new Pump(stream, engine, () => new AacToOpus(stream, this.gateway.log));
+      engine.pumps.set(stream.name, pump);
+      const onOffline = () => engine.post({ t: 'reset', stream: stream.name });
+      stream.on('offline', onOffline);
+      (pump as Pump & { off?: () => void }).off = () => stream.off('offline', onOffline);
+    }
+    pump.sessions++;
+    if (transcode) {
+      pump.transcodeSessions++;
+      pump.needTranscode(true);
+    }
+    pump.start();
+  }
+
+  private detachPump(rec: SessionRecord): void {
+    const pump = rec.engine.pumps.get(rec.stream);
+    if (!pump) return;
+    pump.sessions--;
+    if (rec.plans.some((p) => p.transcode) && --pump.transcodeSessions === 0) pump.needTranscode(false);
+    if (pump.sessions <= 0) {
+      pump.stop();
+      (pump as Pump & { off?: () => void }).off?.();
+      rec.engine.pumps.delete(rec.stream);
+      rec.engine.post({ t: 'reset', stream: rec.stream });
+    }
+  }
+
+  get(id: string): SessionRecord | undefined {
+    return this.sessions.get(id);
+  }
+
+  async patch(id: string, frag: SdpFrag): Promise<{ etag: number; restart?: { ufrag: string; pwd: string; candidates: string[]; mid?: string } }> {
+    const rec = this.sessions.get(id);
+    if (!rec) throw new WhepError(404, 'no such session');
+    const res = await this.request(rec.engine, { t: 'patch', req: ++this.reqSeq, id, frag });
+    if (!res.ok) throw new WhepError(res.status, res.message);
+    rec.etag = res.etag ?? rec.etag;
+    return { etag: rec.etag, restart: res.restart };
+  }
+
+  close(id: string, reason: string): boolean {
+    const rec = this.sessions.get(id);
+    if (!rec) return false;
+    rec.engine.post({ t: 'close', id, reason });
+    this.finish(id, reason);
+    return true;
+  }
+
+  private finish(id: string, reason: string): void {
+    const rec = this.sessions.get(id);
+    if (!rec || rec.closed) return;
+    rec.closed = true;
+    this.sessions.delete(id);
+    rec.engine.sessions--;
+    rec.unregister();
+    rec.release();
+    this.detachPump(rec);
+    this.gateway.log.debug({ session: id, stream: rec.stream, reason }, 'webrtc session closed');
+  }
+
+  stats(id: string): (PeerStats & { keyframesResent: number }) | undefined {
+    return this.sessions.get(id)?.stats;
+  }
+
+  async stop(): Promise<void> {
+    for (const id of [...this.sessions.keys()]) this.close(id, 'server shutting down');
+    const engines = this.engines;
+    this.engines = [];
+    this.started = undefined;
+    await Promise.all(engines.map((e) => e.terminate().catch(() => undefined)));
+  }
+}
+
+export { TRANSCODED_TRACK_OFFSET };
+
