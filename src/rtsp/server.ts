@@ -453,6 +453,12 @@ export class RtspServer {
       throw new RtspError(401, 'authentication required', { 'WWW-Authenticate': this.auth.challenge() });
     }
     const access = this.gateway.access;
+    // The failed-login limiter (shared with HTTP): checked before any verification, so a locked-out
+    // address learns nothing about its guess. RTSP has no 429; a 401 would make clients retry with
+    // the same credentials at once, so it is 403 with the wait in the body (and Retry-After).
+    const wait = access.loginBlockedFor(conn.remoteAddress);
+    if (wait > 0) throw new RtspError(403, `too many failed sign-ins from this address; try again in ${wait} s`, { 'Retry-After': String(wait) });
+    const result = (ok: boolean) => access.loginResult(conn.remoteAddress, ok);
     if (/^basic\s/i.test(a)) {
       // Basic goes through AccessControl so that users with only a passwordHash can sign in too.
       const decoded = Buffer.from(a.slice(6).trim(), 'base64').toString('utf8');
@@ -460,8 +466,12 @@ export class RtspServer {
       const user = i < 0 ? '' : decoded.slice(0, i);
       const pass = i < 0 ? '' : decoded.slice(i + 1);
       const cam = lookup?.(user);
-      if (cam !== undefined && safeEqual(cam, pass)) return 'publisher';
+      if (cam !== undefined && safeEqual(cam, pass)) {
+        result(true);
+        return 'publisher';
+      }
       const p = i < 0 ? null : access.verifyPassword(user, pass);
+      result(p !== null);
       if (!p) throw new RtspError(401, 'wrong username or password', { 'WWW-Authenticate': this.auth.challenge() });
       conn.principal = p;
       return p;
@@ -476,7 +486,10 @@ export class RtspServer {
       viaCamera = false;
       return access.digestSecret(user);
     });
+    // An expired nonce is not a wrong guess: the client just answers the fresh challenge.
+    if (!r.ok && !r.stale) result(false);
     if (!r.ok) throw new RtspError(401, r.stale ? 'nonce expired' : 'wrong username or password', { 'WWW-Authenticate': this.auth.challenge(r.stale) });
+    result(true);
     if (viaCamera) return 'publisher';
     // A Digest user is one of `users` (digestSecret found it): same principal Basic would give.
     const p = this.principalOf(r.username);

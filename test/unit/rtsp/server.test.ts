@@ -280,6 +280,33 @@ describe('RTSP server protocol', () => {
     expect(await tryWith('other', 'pw', /MD5/)).toBe(403);
   });
 
+  it('failed-login limiter: after repeated wrong passwords the address gets 403 (no challenge), even with the right one, until the lock ends', async () => {
+    const users = [{ name: 'nvr', password: 'right-pass', role: 'viewer' as const, cameras: ['syn'] }];
+    const { port, url, gateway } = await setup({}, users);
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    const c = await client(port);
+    // A request without credentials is a challenge, not a failed sign-in: it never locks anyone out.
+    for (let i = 0; i < 8; i++) expect((await c.request('DESCRIBE', url('syn'))).statusCode).toBe(401);
+    expect(gateway.access.loginBlockedFor('127.0.0.1')).toBe(0);
+    // Digest with a wrong password counts like Basic does.
+    const r = await c.request('DESCRIBE', url('syn'));
+    const digest = new ClientAuthenticator({ username: 'nvr', password: 'wrong' });
+    expect(digest.handleChallenge(r.headers.getAll('WWW-Authenticate').filter((x) => /SHA-256/.test(x)))).toBe(true);
+    expect((await c.request('DESCRIBE', url('syn'), { Authorization: digest.authorize('DESCRIBE', url('syn'))! })).statusCode).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await c.request('DESCRIBE', url('syn'), { Authorization: basic('nvr', `guess${i}`) })).statusCode).toBe(401);
+    // Six failures: locked. The right password is refused too, without a challenge to retry against.
+    const blocked = await c.request('DESCRIBE', url('syn'), { Authorization: basic('nvr', 'right-pass') });
+    expect(blocked.statusCode).toBe(403);
+    expect(blocked.headers.getAll('WWW-Authenticate')).toHaveLength(0);
+    expect(blocked.body.toString()).toMatch(/too many failed sign-ins.*try again in \d+ s/);
+    expect(Number(blocked.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    // Once the lock (1 s after the sixth failure) is over, the right password works and resets the count.
+    await until(() => gateway.access.loginBlockedFor('127.0.0.1') === 0, 5000);
+    expect((await c.request('DESCRIBE', url('syn'), { Authorization: basic('nvr', 'right-pass') })).statusCode).toBe(200);
+    expect((await c.request('DESCRIBE', url('syn'), { Authorization: basic('nvr', 'wrong-again') })).statusCode).toBe(401);
+    expect(gateway.access.loginBlockedFor('127.0.0.1')).toBe(0);
+  });
+
   it('ends a session that sends nothing within the timeout (TCP connection closed, viewer removed)', async () => {
     const { port, url, gateway } = await setup({ sessionTimeoutMs: 600 });
     const c = await client(port);
