@@ -5,15 +5,18 @@
  *     and decodes the blocks from a canvas at each presented frame;
  *  2. time to first frame (POST → first presented frame), warm engines;
  *  3. gateway CPU, event-loop lag, loss and hub→RTP-out latency for 10, 50 and 100 viewers of a
- *     4 Mbit/s stream (viewers: werift clients in a child process, counting RTP sequence gaps).
+ *     4 Mbit/s stream. Viewers: light werift clients in a child process (test/interop/whep-werift-client.ts
+ *     --light: werift ICE + DTLS, then RTP sequence gaps counted on the SRTP datagrams without
+ *     decrypting, so the receivers do not starve the gateway of the machine's two cores).
  * Usage: npm run bench:whep [-- --viewers 10,50,100 --seconds 10]
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { randomFillSync } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
-import { RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 import { Gateway } from '../src/gateway.ts';
 import { whepRoutes } from '../src/webrtc/routes.ts';
 import type { WebRtcService } from '../src/webrtc/service.ts';
@@ -28,46 +31,6 @@ const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : def;
 };
-
-// ---------- child mode: N werift WHEP viewers, report packets and sequence gaps ----------
-if (process.argv[2] === '--clients') {
-  const url = process.argv[3]!;
-  const n = Number(process.argv[4]);
-  const stats = { connected: 0, packets: 0, lost: 0 };
-  const viewers = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const pc = new RTCPeerConnection({
-        iceServers: [],
-        codecs: { video: [new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }], parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f' })] },
-      });
-      const t = pc.addTransceiver('video', { direction: 'recvonly' });
-      let last = -1;
-      t.onTrack.subscribe((track) =>
-        track.onReceiveRtp.subscribe((rtp) => {
-          stats.packets++;
-          const seq = rtp.header.sequenceNumber;
-          if (last >= 0) {
-            const gap = (seq - last - 1 + 0x10000) & 0xffff;
-            if (gap < 1000) stats.lost += gap;
-          }
-          last = seq;
-        }),
-      );
-      pc.connectionStateChange.subscribe((s) => s === 'connected' && stats.connected++);
-      await pc.setLocalDescription(await pc.createOffer());
-      const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
-      if (r.status !== 201) throw new Error(`POST ${r.status}`);
-      await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
-      return pc;
-    }),
-  );
-  setInterval(() => process.stdout.write(JSON.stringify(stats) + '\n'), 1000);
-  process.on('SIGTERM', () => {
-    for (const v of viewers) void v.close();
-    process.exit(0);
-  });
-  await new Promise(() => undefined);
-}
 
 // ---------- gateway side ----------
 const FFMPEG = 'ffmpeg';
@@ -219,17 +182,44 @@ async function latencyAndTtff(seconds: number): Promise<void> {
   }
 }
 
+/** utime+stime of a process (all threads), in seconds. */
+function procCpuS(pid: number | undefined): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Kernel UDP drop counters (whole machine): receive-buffer overflows vs send-buffer overflows. */
+function udpDrops(): { rcvbuf: number; sndbuf: number } {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const keys = lines[0]!.split(/\s+/);
+    const vals = lines[1]!.split(/\s+/).map(Number);
+    return { rcvbuf: vals[keys.indexOf('RcvbufErrors')] ?? NaN, sndbuf: vals[keys.indexOf('SndbufErrors')] ?? NaN };
+  } catch {
+    return { rcvbuf: NaN, sndbuf: NaN };
+  }
+}
+
 async function scale(counts: number[], seconds: number): Promise<void> {
   const g = await gateway();
   const src = stampedSource(g.stream, '4000k');
   try {
     while (!g.stream.lastKeyframe()) await new Promise((r) => setTimeout(r, 50));
     for (const n of counts) {
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--clients', `${g.base}/whep/bench`, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const client = fileURLToPath(new URL('../test/interop/whep-werift-client.ts', import.meta.url));
+      const child = spawn(process.execPath, ['--import', 'tsx', client, `${g.base}/whep/bench`, String(n), '--light', '--stagger', '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let last = { connected: 0, packets: 0, lost: 0 };
+      let buf = '';
       child.stdout.on('data', (d: Buffer) => {
-        const line = d.toString().trim().split('\n').pop();
-        if (line) last = JSON.parse(line);
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) last = JSON.parse(line);
       });
       const t0 = Date.now();
       while (last.connected < n && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 200));
@@ -238,6 +228,8 @@ async function scale(counts: number[], seconds: number): Promise<void> {
       h.enable();
       g.service.addedLatency = [];
       const cpu0 = process.cpuUsage();
+      const c0 = procCpuS(child.pid);
+      const d0 = udpDrops();
       const w0 = Date.now();
       const p0 = last.packets;
       const l0 = last.lost;
@@ -245,12 +237,14 @@ async function scale(counts: number[], seconds: number): Promise<void> {
       await new Promise((r) => setTimeout(r, seconds * 1000));
       const cpu = process.cpuUsage(cpu0);
       const wall = (Date.now() - w0) / 1000;
+      const childCpu = ((procCpuS(child.pid) - c0) / wall) * 100;
+      const d1 = udpDrops();
       h.disable();
       const mbps = ((g.stream.stats().bytes - bytes0) * 8) / wall / 1e6;
       const added = g.service.addedLatency;
       console.log(
         `${n} viewers @ ${mbps.toFixed(1)} Mbit/s: connected ${last.connected}/${n}; gateway CPU ${(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(0)} % of one core; ` +
-          `event-loop lag p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms; packets ${last.packets - p0}, lost ${last.lost - l0}; hub→RTP out p50 ${pct(added, 50).toFixed(2)} ms p99 ${pct(added, 99).toFixed(2)} ms`,
+          `event-loop lag p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms; packets ${last.packets - p0}, lost ${last.lost - l0} (kernel UDP drops on the machine: receive buffers ${d1.rcvbuf - d0.rcvbuf}, send buffers ${d1.sndbuf - d0.sndbuf}), failed setups ${(last as { failed?: number }).failed ?? 0}; hub→RTP out p50 ${pct(added, 50).toFixed(2)} ms p99 ${pct(added, 99).toFixed(2)} ms; receivers' CPU ${childCpu.toFixed(0)} %; load ${os.loadavg()[0]!.toFixed(1)}`,
       );
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { RtpReceiver } from '../rtp/receiver.ts';
-import { parseRtcp } from '../rtp/rtcp.ts';
+import { parseRtcp, type ReportBlock } from '../rtp/rtcp.ts';
 import { createDepacketizer, codecOf } from '../codecs/index.ts';
 import type { Depacketizer, CodecParams } from '../codecs/types.ts';
 import type { SdpMedia } from '../sdp/index.ts';
@@ -219,6 +219,20 @@ export class PublisherSource implements Source {
         epoch: 0,
       });
     }
+  }
+
+  /**
+   * RTCP receiver report blocks for the publisher (RFC 3550 §6.4.2), one per media it records, by
+   * index in its ANNOUNCE SDP: loss, jitter and LSR/DLSR from its own sender reports.
+   */
+  reportBlocks(owner: PublisherHandle): { index: number; block: ReportBlock }[] {
+    if (this.owner !== owner || !this.live) return [];
+    const out: { index: number; block: ReportBlock }[] = [];
+    for (const t of this.tracks) {
+      const block = t?.receiver.reportBlock();
+      if (t && block) out.push({ index: t.mediaIndex, block });
+    }
+    return out;
   }
 
   rtpQuality(): RtpQuality {

@@ -84,6 +84,11 @@ const H264_PARAM_NALS = new Set([7, 8, 9]); // SPS, PPS, AUD
 const H265_PARAM_NALS = new Set([32, 33, 34, 35]); // VPS, SPS, PPS, AUD
 /** Segments kept after they left the window, so players that just read an older playlist can finish. */
 const GRACE_SEGMENTS = 3;
+/**
+ * Keyframe interval assumed for TARGETDURATION while the camera's is unknown: IP cameras' usual GOPs
+ * are 1–4 s. A longer GOP still makes TARGETDURATION grow (the only way to stay truthful).
+ */
+const UNKNOWN_GOP_MS = 4000;
 /** A GOP longer than this is cut anyway (the segment then starts without a keyframe). */
 const MAX_SEGMENT_MS = 30_000;
 
@@ -126,6 +131,7 @@ export class HlsMuxer extends EventEmitter {
   private paramKey = '';
   private transcoder: G711Transcoder | undefined;
   private maxSegmentSec = 0;
+  private targetLatch = 0;
   private maxPartSec = 0;
   private peakBps = 0;
   private stopped = false;
@@ -147,10 +153,20 @@ export class HlsMuxer extends EventEmitter {
     return Math.max(this.opts.partTargetMs / 1000, this.maxPartSec);
   }
 
-  /** EXT-X-TARGETDURATION: never decreases, covers every segment seen and the known GOP. */
+  /**
+   * EXT-X-TARGETDURATION, which must not change during a playlist's life (RFC 8216bis §6.2.1). It
+   * covers the camera's measured keyframe interval (segments are cut at keyframes). When that is
+   * not known yet (a camera just connected by this very request) and no segment has completed,
+   * the first playlist assumes a GOP of up to UNKNOWN_GOP_MS rather than the minimum segment
+   * duration, so the value need not grow later. Latched: it never decreases once served, and it
+   * only grows if a segment longer than everything assumed shows up.
+   */
   get targetDuration(): number {
-    const gop = (this.opts.keyframeIntervalMs ?? 0) / 1000;
-    return Math.max(1, Math.round(Math.max(this.opts.segmentMinMs / 1000, gop, this.maxSegmentSec) + 0.499));
+    let gopMs = this.opts.keyframeIntervalMs ?? 0;
+    if (!gopMs && this.maxSegmentSec === 0) gopMs = UNKNOWN_GOP_MS;
+    const t = Math.max(1, Math.round(Math.max(this.opts.segmentMinMs / 1000, gopMs / 1000, this.maxSegmentSec) + 0.499));
+    this.targetLatch = Math.max(this.targetLatch, t);
+    return this.targetLatch;
   }
 
   get bandwidth(): number {

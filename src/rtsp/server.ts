@@ -17,15 +17,17 @@ import type { Stream } from '../stream/stream.ts';
 import type { Principal } from '../auth/access.ts';
 import { safeEqual } from '../auth/access.ts';
 import { newSessionId, type ViewerSession } from '../stream/sessions.ts';
-import { RtspDemuxer, RtspHeaders, serializeResponse, statusText, type RtspRequest } from './message.ts';
+import { RtspDemuxer, RtspHeaders, serializeResponse, statusText, encodeInterleaved, type RtspRequest } from './message.ts';
 import { parseTransport, formatTransport, type TransportSpec } from './headers/transport.ts';
 import { parseSession } from './headers/session.ts';
 import { parseRtspUrl, lenientPercentDecode } from './url.ts';
 import { ServerAuthenticator } from './auth.ts';
 import { buildSdp, parseSdp, type SdpMedia } from '../sdp/index.ts';
-import { parseRtcp, type ReportBlock } from '../rtp/rtcp.ts';
+import { parseRtcp, buildReceiverReport, type ReportBlock } from '../rtp/rtcp.ts';
+import { randomInt } from 'node:crypto';
 import { describeTrack, addAttributes, canServe, type ServedMedia } from './server/media.ts';
 import { RtpSender, newSenderTrack, type SenderTrack } from './server/sender.ts';
+import { StreamRtp } from './server/shared.ts';
 import { UdpPortPool, InterleavedSink, DatagramSink, type ServerPortPair } from './server/transport.ts';
 import { MulticastPool, type MulticastGroup } from './server/multicast.ts';
 import { waitingPublisher, publishableTracks, type PublisherSource, type PublisherHandle } from '../camera/publisher.ts';
@@ -105,6 +107,8 @@ class Session implements PublisherHandle {
   usable: number[] = [];
   closed = false;
   readonly details: RtspSessionDetails;
+  /** Record sessions: our SSRC in the receiver reports we send the publisher. */
+  readonly rrSsrc = randomInt(1, 0xffffffff);
 
   constructor(
     readonly server: RtspServer,
@@ -205,11 +209,13 @@ export class RtspServer {
   private readonly server: net.Server;
   private readonly conns = new Set<Connection>();
   private readonly sessions = new Map<string, Session>();
+  private readonly rtp = new WeakMap<Stream, StreamRtp>();
   private readonly udpPool: UdpPortPool;
   private readonly mcast: MulticastPool;
   private readonly auth = new ServerAuthenticator({ realm: 'camgate', methods: ['digest-sha256', 'digest-md5', 'basic'] });
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
+  private rrTimer: NodeJS.Timeout | undefined;
   readonly sessionTimeoutMs: number;
   private readonly srIntervalMs: number;
   private readonly highWater: number;
@@ -252,6 +258,8 @@ export class RtspServer {
         const every = Math.max(50, Math.min(1000, Math.floor(this.sessionTimeoutMs / 4)));
         this.timer = setInterval(() => this.expire(), every);
         this.timer.unref();
+        this.rrTimer = setInterval(() => this.sendReceiverReports(), Math.max(100, this.srIntervalMs));
+        this.rrTimer.unref();
         resolve(this.port);
       });
     });
@@ -264,6 +272,7 @@ export class RtspServer {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.rrTimer) clearInterval(this.rrTimer);
     for (const s of [...this.sessions.values()]) this.closeSession(s, 'server stopping', true);
     for (const c of this.conns) c.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -619,6 +628,8 @@ export class RtspServer {
       const t: SessionTrack = { id: media.trackId, control: media.control, ...spec.track };
       const info = stream.tracks[media.trackId]!;
       t.sender = newSenderTrack(info, media.payloadType);
+      // Unicast readers share the stream's RTP numbering (one SSRC per track for all of them).
+      if (t.transport !== 'multicast') t.sender.ssrc = this.streamRtp(stream).track(info, media.payloadType).ssrc;
       spec.reply.ssrc = t.sender.ssrc;
       if (t.transport === 'multicast' && s.multicast) {
         // Everyone in the group hears one sender: its SSRC, not this session's.
@@ -746,6 +757,16 @@ export class RtspServer {
     if (s.multicast) this.mcast.release(s.multicast, s);
   }
 
+  /** The RTP numbering all unicast readers of a stream share (lives as long as the stream object). */
+  private streamRtp(stream: Stream): StreamRtp {
+    let r = this.rtp.get(stream);
+    if (!r) {
+      r = new StreamRtp(stream);
+      this.rtp.set(stream, r);
+    }
+    return r;
+  }
+
   private senderOptions(label: string) {
     return { label, srIntervalMs: this.srIntervalMs, highWaterBytes: this.highWater, stuckTimeoutMs: this.stuckMs, maxQueueBytes: this.opts.readerQueueBytes ?? 4 * 1024 * 1024 };
   }
@@ -779,13 +800,19 @@ export class RtspServer {
         }
         sink = udp;
       }
-      const sender = new RtpSender(s.stream, [...s.tracks.values()].map((t) => t.sender!), sink, {
-        ...this.senderOptions(`rtsp:${conn.remoteAddress}`),
-        onEnd: (reason) => {
-          if (reason === 'stuck') this.log.warn({ session: s.id, stream: s.streamName, remote: conn.remoteAddress }, 'rtsp reader stuck: disconnected');
-          this.closeSession(s, reason === 'stuck' ? 'reader stuck' : reason, true);
+      const sender = new RtpSender(
+        s.stream,
+        [...s.tracks.values()].map((t) => t.sender!),
+        sink,
+        {
+          ...this.senderOptions(`rtsp:${conn.remoteAddress}`),
+          onEnd: (reason) => {
+            if (reason === 'stuck') this.log.warn({ session: s.id, stream: s.streamName, remote: conn.remoteAddress }, 'rtsp reader stuck: disconnected');
+            this.closeSession(s, reason === 'stuck' ? 'reader stuck' : reason, true);
+          },
         },
-      });
+        this.streamRtp(s.stream),
+      );
       s.sender = sender;
       info = sender.prepare();
       start = () => sender.run();
@@ -868,6 +895,28 @@ export class RtspServer {
     if (conn.announced === s) conn.announced = undefined;
     headers.set('Session', this.sessionHeader(s));
     this.log.info({ camera: s.streamName, remote: conn.remoteAddress, transport }, `rtsp publisher recording to ${s.streamName}`);
+  }
+
+  /**
+   * RTCP receiver reports to publishers, on the RTCP channel (TCP) or port (UDP) of each recorded
+   * track, at the sender-report interval: encoders that adapt to loss, and operators reading their
+   * encoder's stats, see what camgate received.
+   */
+  private sendReceiverReports(): void {
+    for (const s of this.sessions.values()) {
+      if (s.mode !== 'record' || s.state !== 'recording' || !s.publisher) continue;
+      for (const { index, block } of s.publisher.reportBlocks(s)) {
+        const t = s.tracks.get(index);
+        if (!t) continue;
+        const rr = buildReceiverReport(s.rrSsrc, [block], 'camgate');
+        try {
+          if (t.transport === 'tcp' && t.interleaved && s.conn) s.conn.write(encodeInterleaved(t.interleaved[1], rr));
+          else if (t.transport === 'udp' && t.udp && t.client) t.udp.rtcp.send(rr, t.client.rtcpPort, t.client.address);
+        } catch {
+          // a report that can't be sent is no reason to end the publisher's session
+        }
+      }
+    }
   }
 
   // ───────────────────────── lifecycle ─────────────────────────

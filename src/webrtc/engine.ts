@@ -4,6 +4,7 @@
  * main thread. Its inputs and outputs are plain messages (see EngineIn/EngineOut), so the main
  * thread never touches werift objects and a worker is a drop-in.
  */
+import os from 'node:os';
 import type { AccessUnit } from '../stream/types.ts';
 import type { SendPlan } from './negotiate.ts';
 import type { SdpFrag } from './sdpfrag.ts';
@@ -11,7 +12,7 @@ import { WhepPeer, type PeerStats } from './peer.ts';
 import { PeerFeed, StreamFanout } from './fanout.ts';
 
 export type EngineIn =
-  | { t: 'create'; req: number; id: string; stream: string; plans: SendPlan[]; offer: string; additionalHosts: string[] }
+  | { t: 'create'; req: number; id: string; stream: string; plans: SendPlan[]; offer: string; additionalHosts: string[]; connectTimeoutMs?: number }
   | { t: 'patch'; req: number; id: string; frag: SdpFrag }
   | { t: 'close'; id: string; reason: string }
   | { t: 'au'; stream: string; au: AccessUnit; /** performance.timeOrigin + now() when the main thread posted it */ at?: number }
@@ -27,12 +28,55 @@ export type EngineOut =
 
 /** Access units acknowledged in batches so the main thread can bound what is in flight. */
 export const ACK_EVERY = 16;
+/**
+ * Behind by more than this, a thread skips its viewers to the next keyframe (see catchUp). Lags of
+ * 100–250 ms were seen on a loaded 2-core machine with 10 viewers; 500 ms tripped now and then in
+ * tests (a freeze in one browser), so the bound is 1 s.
+ */
+export const MAX_LAG_MS = Number(process.env.CAMGATE_WEBRTC_MAX_LAG_MS ?? 1000);
 
 export interface EngineOptions {
   /** UDP ports for this engine's ICE sockets (disjoint per worker: werift's port search is not atomic across threads). */
   portRange?: [number, number];
+  /** Ports one peer binds: one per host address werift gathers on (default: counted here). */
+  portsPerPeer?: number;
   post: (m: EngineOut) => void;
   log?: (msg: string) => void;
+}
+
+/** IPv4 host addresses werift gathers on (non-internal, not link-local): one UDP socket each per peer. */
+export function hostAddressCount(): number {
+  let n = 0;
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')) n++;
+  return Math.max(1, n);
+}
+
+/**
+ * The engine's port range cut into blocks of perPeer ports, one block per peer. werift's
+ * icePortRange search binds and closes each port in turn, one event-loop turn per port: with a
+ * shared range the n-th concurrent peer probed n busy ports, and under fan-out load each turn is
+ * slow (answers took 0.7 s with 16 setups). A block of its own means the first probe succeeds.
+ * Freed blocks go to the back of the queue, so a port is not reused while the last browser on it
+ * may still be sending.
+ */
+export class PortBlocks {
+  private readonly free: number[] = [];
+  constructor(
+    range: [number, number],
+    readonly perPeer: number,
+  ) {
+    for (let p = range[0]; p + perPeer - 1 <= range[1]; p += perPeer) this.free.push(p);
+  }
+  get available(): number {
+    return this.free.length;
+  }
+  take(): [number, number] | undefined {
+    const p = this.free.shift();
+    return p === undefined ? undefined : [p, p + this.perPeer - 1];
+  }
+  give(block: [number, number]): void {
+    this.free.push(block[0]);
+  }
 }
 
 function toBuffer(b: Uint8Array): Buffer {
@@ -48,8 +92,12 @@ export class Engine {
   private statsTimer: NodeJS.Timeout;
   /** Hub → wire time per access unit (ms): from the main thread's post to the last peer's send. */
   private latency: number[] = [];
+  private readonly ports?: PortBlocks;
+  /** Access units skipped to catch up with the live edge (thread overloaded). */
+  lagSkips = 0;
 
   constructor(private readonly opts: EngineOptions) {
+    if (opts.portRange) this.ports = new PortBlocks(opts.portRange, opts.portsPerPeer ?? hostAddressCount());
     this.statsTimer = setInterval(() => this.postStats(), 1000);
     this.statsTimer.unref();
   }
@@ -57,14 +105,18 @@ export class Engine {
   handle(m: EngineIn): void {
     switch (m.t) {
       case 'au':
-        this.onAu(m.stream, m.au);
+        this.onAu(m.stream, m.au, m.at);
         if (m.at !== undefined && this.latency.length < 4096) this.latency.push(performance.timeOrigin + performance.now() - m.at);
         break;
       case 'reset':
         this.streams.get(m.stream)?.reset();
         break;
       case 'create':
-        this.setupChain = this.setupChain.then(() => this.create(m)).catch(() => undefined);
+        // With one host address every peer owns a one-port block and setups run concurrently.
+        // With several, werift probes ports per address concurrently inside the block, so setups
+        // are serialized to keep two peers' probes apart.
+        if (this.ports && this.ports.perPeer === 1) void this.create(m);
+        else this.setupChain = this.setupChain.then(() => this.create(m)).catch(() => undefined);
         break;
       case 'patch':
         void this.patch(m.req, m.id, m.frag);
@@ -75,14 +127,44 @@ export class Engine {
     }
   }
 
-  private onAu(stream: string, raw: AccessUnit): void {
-    const au: AccessUnit = { ...raw, data: raw.data.map(toBuffer) };
-    this.streams.get(stream)?.push(au);
+  private onAu(stream: string, raw: AccessUnit, at: number | undefined): void {
+    const fan = this.streams.get(stream);
+    if (fan && !this.catchUp(fan, raw, at)) {
+      const au: AccessUnit = { ...raw, data: raw.data.map(toBuffer) };
+      fan.push(au);
+    }
     const n = (this.acks.get(stream) ?? 0) + 1;
     if (n >= ACK_EVERY) {
       this.acks.set(stream, 0);
       this.opts.post({ t: 'ack', stream, n });
     } else this.acks.set(stream, n);
+  }
+
+  /**
+   * An overloaded thread must not build a standing delay: when an access unit reaches it more than
+   * MAX_LAG_MS after the main thread posted it, the stream's viewers skip to the next keyframe
+   * (dropping is cheap, so the backlog clears fast) instead of receiving everything late. Returns
+   * true when this unit is skipped. Counted in `lagSkips`.
+   */
+  private catchUp(fan: StreamFanout, au: AccessUnit, at: number | undefined): boolean {
+    const video = au.codec === 'H264' || au.codec === 'H265';
+    const late = at !== undefined && performance.timeOrigin + performance.now() - at > MAX_LAG_MS;
+    if (fan.skipping) {
+      if (video && au.keyframe) fan.skipping = false;
+      else {
+        this.lagSkips++;
+        return true;
+      }
+    }
+    if (late && !(video && au.keyframe)) {
+      if (video) {
+        fan.skipping = true;
+        fan.reset();
+      }
+      this.lagSkips++;
+      return true;
+    }
+    return false;
   }
 
   private fanout(stream: string): StreamFanout {
@@ -95,19 +177,44 @@ export class Engine {
   }
 
   private async create(m: Extract<EngineIn, { t: 'create' }>): Promise<void> {
+    // A freed port can still be held by a closing socket (or by another program): werift then
+    // gathers no candidate on it. Such an answer is useless to the browser, so try another block.
+    for (let attempt = 0; ; attempt++) {
+      const block = this.ports?.take();
+      if (this.ports && !block) {
+        this.opts.post({ t: 'res', req: m.req, ok: false, status: 503, message: 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)' });
+        return;
+      }
+      const r = await this.createOn(m, block ?? this.opts.portRange);
+      if (r !== 'no-candidate' || attempt >= 2) {
+        if (r === 'no-candidate') this.opts.post({ t: 'res', req: m.req, ok: false, status: 503, message: 'no WebRTC UDP port could be bound' });
+        return;
+      }
+    }
+  }
+
+  private async createOn(m: Extract<EngineIn, { t: 'create' }>, portRange: [number, number] | undefined): Promise<'ok' | 'failed' | 'no-candidate'> {
     const fan = this.fanout(m.stream);
     const entry: { peer: WhepPeer; feed?: PeerFeed; stream: string } = { peer: undefined as unknown as WhepPeer, stream: m.stream };
+    let ownsBlock = this.ports !== undefined && portRange !== undefined;
     const peer = new WhepPeer({
       id: m.id,
       plans: m.plans,
       offer: m.offer,
-      portRange: this.opts.portRange,
+      portRange,
       additionalHosts: m.additionalHosts,
+      connectTimeoutMs: m.connectTimeoutMs,
       log: this.opts.log,
       onClose: (reason) => {
         if (entry.feed) fan.feeds.delete(entry.feed);
-        this.peers.delete(m.id);
-        this.opts.post({ t: 'closed', id: m.id, reason });
+        if (ownsBlock) {
+          ownsBlock = false;
+          this.ports!.give(portRange!);
+        }
+        if (this.peers.get(m.id) === entry) {
+          this.peers.delete(m.id);
+          this.opts.post({ t: 'closed', id: m.id, reason });
+        }
       },
       onKeyframeRequest: (plan) => {
         const i = peer.tracks.findIndex((t) => t.plan === plan);
@@ -118,6 +225,11 @@ export class Engine {
     this.peers.set(m.id, entry);
     try {
       const answer = await peer.answer();
+      if (!/^a=candidate:/m.test(answer)) {
+        this.peers.delete(m.id);
+        peer.close('no candidate gathered');
+        return 'no-candidate';
+      }
       entry.feed = new PeerFeed(peer, m.stream);
       peer.onConnected = () => {
         if (!entry.feed || peer.isClosed) return;
@@ -126,10 +238,12 @@ export class Engine {
       };
       if (peer.connected) peer.onConnected();
       this.opts.post({ t: 'res', req: m.req, ok: true, answer, etag: peer.etag });
+      return 'ok';
     } catch (e) {
       this.peers.delete(m.id);
       peer.close('setup failed');
       this.opts.post({ t: 'res', req: m.req, ok: false, status: 400, message: `cannot answer this offer: ${(e as Error).message}` });
+      return 'failed';
     }
   }
 

@@ -184,6 +184,8 @@ export class StreamFanout {
   private gop: WireUnit[] = [];
   private gopBytes = 0;
   units = 0;
+  /** Skipping to the next keyframe because this thread fell behind (Engine.catchUp). */
+  skipping = false;
 
   constructor(readonly name: string) {}
 

@@ -14,6 +14,7 @@ import {
   RtpHeader,
   RtpPacket,
   useSdesMid,
+  serializeSdesMid,
   type RTCRtpSender,
   type RTCRtpTransceiver,
 } from 'werift';
@@ -25,7 +26,25 @@ import type { SdpFrag } from './sdpfrag.ts';
 export const RTX_CACHE = 2048;
 /** ICE 'disconnected' longer than this ends the session (consent freshness, RFC 7675, gives up at 30 s). */
 export const DISCONNECTED_GRACE_MS = 10_000;
+/**
+ * A session whose browser never connects (page closed while the POST was in flight, ICE never
+ * succeeding) ends after this long: nothing else would ever free its port, registry entry and pump.
+ */
+export const CONNECT_TIMEOUT_MS = 15_000;
 const NTP_EPOCH_OFFSET_S = 2208988800;
+const SDES_MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
+
+/** The RTCRtpSender fields werift reads when it builds sender reports (not in its typings). */
+interface WeriftSender {
+  ssrc: number;
+  mid?: string;
+  headerExtensions: { uri: string; id: number }[];
+  ntpTimestamp: bigint;
+  rtpTimestamp: number;
+  packetCount: number;
+  octetCount: number;
+  runRtcp(): Promise<void>;
+}
 
 export function ntpFromMs(ms: number): bigint {
   const sec = Math.floor(ms / 1000);
@@ -46,6 +65,10 @@ export interface PeerOptions {
   portRange?: [number, number];
   /** Extra host candidate IPs announced with each real host candidate's port (NAT, Docker). */
   additionalHosts: string[];
+  /** Ends the session when ICE + DTLS are not up this long after creation (default CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
+  /** Ends a connected session that stays disconnected (or, after an ICE restart, unconnected) this long. */
+  disconnectedGraceMs?: number;
   onClose: (reason: string) => void;
   onKeyframeRequest: (plan: SendPlan) => void;
   log?: (msg: string) => void;
@@ -71,28 +94,51 @@ class OutTrack {
     readonly sender: RTCRtpSender,
   ) {}
 
+  /** Header extensions of every packet (only sdes:mid, RFC 8843), serialized once. */
+  private extensions?: { id: number; payload: Buffer }[];
+  private rtcpStarted = false;
+
+  /**
+   * Sends one packet straight to the DTLS transport (SRTP + UDP), doing here the little of werift's
+   * RTCRtpSender.sendRtp that a pass-through sender needs. werift's version costs ~25 % of the
+   * per-packet CPU on top of SRTP and the socket: an NTP time through a string split, header
+   * extensions rebuilt per packet, bandwidth-estimation bookkeeping we never use.
+   * What we keep: the counters and NTP/RTP pair of its sender reports, its RTCP timer, the mid.
+   */
   send(p: OutPayload, ts: number, wallclock: number): void {
-    const header = new RtpHeader({ payloadType: this.plan.payloadType, sequenceNumber: this.seq, timestamp: ts >>> 0, marker: p.marker, ssrc: this.sender.ssrc });
+    const sender = this.sender as unknown as WeriftSender;
+    const transport = this.sender.dtlsTransport;
+    if (transport.state !== 'connected') return;
+    if (!this.extensions) {
+      const mid = sender.headerExtensions.find((e) => e.uri === SDES_MID_URI);
+      this.extensions = mid && sender.mid ? [{ id: mid.id, payload: serializeSdesMid(sender.mid) }] : [];
+    }
+    const header = new RtpHeader({ payloadType: this.plan.payloadType, sequenceNumber: this.seq, timestamp: ts >>> 0, marker: p.marker, ssrc: sender.ssrc, extensions: this.extensions });
     this.seq = (this.seq + 1) & 0xffff;
     const pkt = new RtpPacket(header, p.payload);
     this.cache[header.sequenceNumber & (RTX_CACHE - 1)] = pkt;
-    void this.sender.sendRtp(pkt).catch(() => undefined);
-    // werift's SR pairs its send time with the last RTP timestamp; pair the camera's capture time
-    // instead, so the browser's A/V sync and latency estimates see the camera's clock.
-    const s = this.sender as unknown as { ntpTimestamp: bigint; rtpTimestamp: number };
-    s.ntpTimestamp = ntpFromMs(wallclock);
-    s.rtpTimestamp = ts >>> 0;
+    // Sender reports (RFC 3550 6.4.1) pair the camera's capture time with this RTP timestamp, so
+    // the browser's A/V sync and latency estimates see the camera's clock, not our send time.
+    sender.ntpTimestamp = ntpFromMs(wallclock);
+    sender.rtpTimestamp = ts >>> 0;
+    sender.packetCount = (sender.packetCount + 1) >>> 0;
+    sender.octetCount = (sender.octetCount + p.payload.length) >>> 0;
+    if (!this.rtcpStarted) {
+      this.rtcpStarted = true;
+      void sender.runRtcp();
+    }
+    void transport.sendRtp(p.payload, header).catch(() => undefined);
     this.packets++;
     this.bytes += p.payload.length + 12;
   }
 
-  /** NACK (RFC 4585 6.2.1): resend from our cache what werift's 128-packet cache no longer has. */
+  /** NACK (RFC 4585 6.2.1): resend from our cache. */
   retransmit(seqs: number[]): void {
-    const weriftCache = (this.sender as unknown as { rtpCache: (RtpPacket | undefined)[] }).rtpCache;
+    // werift's sender answers NACKs from its own 128-packet cache, which our direct send never
+    // fills: every retransmission comes from this cache.
     const transport = this.sender.dtlsTransport;
     for (const seq of seqs) {
       this.nacked++;
-      if (weriftCache[seq % 128]?.header.sequenceNumber === seq) continue; // werift resends it itself
       const pkt = this.cache[seq & (RTX_CACHE - 1)];
       if (!pkt || pkt.header.sequenceNumber !== seq) continue;
       this.retransmitted++;
@@ -115,7 +161,8 @@ export class WhepPeer {
   readonly pc: RTCPeerConnection;
   readonly tracks: OutTrack[] = [];
   private closed = false;
-  private disconnectTimer?: NodeJS.Timeout;
+  /** Armed whenever the peer is not connected; firing ends the session (never connected, or consent lost). */
+  private watchdog?: NodeJS.Timeout;
   private remoteOffer: string;
   connected = false;
   onConnected?: () => void;
@@ -149,30 +196,45 @@ export class WhepPeer {
       // Server side gathers host candidates only: no STUN round trips (they stall setup when the
       // STUN server is unreachable); NAT is handled by additionalHosts.
       iceServers: [],
-      icePortRange: opts.portRange,
+      icePortRange: opts.portRange && opts.portRange[1] > opts.portRange[0] ? opts.portRange : undefined,
       iceUseIpv6: false,
       bundlePolicy: 'max-bundle',
     });
+    // A one-port block (the engine owns the allocation, see PortBlocks) is refused by werift's
+    // configuration check ("should not be same value") but works in its port search: set it directly.
+    if (opts.portRange && opts.portRange[1] === opts.portRange[0]) (this.pc as unknown as { config: { icePortRange?: [number, number] } }).config.icePortRange = opts.portRange;
     this.pc.connectionStateChange.subscribe((s) => this.onState(s));
     this.pc.iceConnectionStateChange.subscribe((s) => this.onState(s));
+    this.arm(opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 'not connected in time');
+  }
+
+  private arm(ms: number, reason: string): void {
+    if (this.watchdog) return;
+    this.watchdog = setTimeout(() => this.close(reason), ms);
+    this.watchdog.unref();
+  }
+
+  private disarm(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
   }
 
   private onState(s: string): void {
     if (this.closed) return;
     if (s === 'connected' || s === 'completed') {
-      if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
-      this.disconnectTimer = undefined;
+      if (this.pc.connectionState === 'connected' && this.pc.iceConnectionState !== 'disconnected') this.disarm();
       if (!this.connected && this.pc.connectionState === 'connected') {
         this.connected = true;
         this.onConnected?.();
       }
     } else if (s === 'failed') {
+      // werift reports consent expiry (RFC 7675: no consent response for 30 s) as ICE 'failed'.
       this.close('ICE or DTLS failed');
     } else if (s === 'closed') {
       this.close('closed by peer');
-    } else if (s === 'disconnected' && !this.disconnectTimer) {
-      this.disconnectTimer = setTimeout(() => this.close('consent expired'), DISCONNECTED_GRACE_MS);
-      this.disconnectTimer.unref();
+    } else if (this.connected) {
+      // 'disconnected', or 'checking'/'new' after an ICE restart that never completes.
+      this.arm(this.opts.disconnectedGraceMs ?? DISCONNECTED_GRACE_MS, 'consent expired');
     }
   }
 
@@ -293,7 +355,7 @@ export class WhepPeer {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
+    this.disarm();
     void this.pc.close().catch(() => undefined);
     this.opts.onClose(reason);
   }

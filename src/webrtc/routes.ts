@@ -70,6 +70,16 @@ export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions):
   const service = new WebRtcService(gateway, opts.webrtc);
   opts.onService?.(service);
   app.addHook('onClose', async () => service.stop());
+  // Start the worker threads with the server, not on the first viewer: loading werift in a worker
+  // takes 1–3 s on a busy 2-core machine, which the first wall after start used to wait for.
+  // In-process test servers (vitest) start them lazily, so the many suites that never use WHEP
+  // do not each pay for two threads.
+  const prestart = opts.webrtc?.prestart ?? !process.env.VITEST;
+  if (prestart) {
+    app.addHook('onReady', async () => {
+      void service.start().catch((e: Error) => gateway.log.error({ err: e.message }, 'webrtc: engines did not start'));
+    });
+  }
 
   // Bodies arrive as text; without these fastify would answer 415 itself, before our handler.
   app.addContentTypeParser([SDP, SDPFRAG], { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));

@@ -4,6 +4,7 @@
  * werift (ICE, DTLS, SRTP: ~30 µs per packet per viewer) runs on the workers.
  */
 import os from 'node:os';
+import v8 from 'node:v8';
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
@@ -15,7 +16,7 @@ import type { AccessUnit } from '../stream/types.ts';
 import { findFfmpeg } from '../util/ffmpeg.ts';
 import { negotiate, NegotiationError, type SendPlan } from './negotiate.ts';
 import type { SdpFrag } from './sdpfrag.ts';
-import { Engine, type EngineIn, type EngineOut } from './engine.ts';
+import { Engine, hostAddressCount, type EngineIn, type EngineOut } from './engine.ts';
 import type { PeerStats } from './peer.ts';
 import { AacToOpus } from './transcode.ts';
 import { TRANSCODED_TRACK_OFFSET } from './fanout.ts';
@@ -37,7 +38,14 @@ export interface WebRtcServiceOptions {
   maxSessions?: number;
   /** How long POST waits for an onDemand camera to come online before answering 409. */
   onDemandWaitMs?: number;
+  /** Start the engines when the HTTP server is ready (default, except under vitest) instead of on the first viewer. */
+  prestart?: boolean;
+  /** A session not connected (ICE + DTLS) this long after its POST is freed. Default 15 s. */
+  connectTimeoutMs?: number;
 }
+
+/** An engine that does not answer a request this long is treated as overloaded (503). */
+const ENGINE_REQUEST_TIMEOUT_MS = 10_000;
 
 /** Access units posted to an engine and not yet acknowledged, per stream (bounds worker inboxes). */
 const MAX_IN_FLIGHT = 256;
@@ -137,6 +145,7 @@ export class WebRtcService {
   private readonly maxSessions: number;
   private readonly workerCount: number;
   private readonly onDemandWaitMs: number;
+  private readonly connectTimeoutMs: number | undefined;
   private started?: Promise<void>;
   private hostCache?: { at: number; ips: string[] };
   /** Per stream: why audio is not sent (shown in camera status through Camera notes). */
@@ -152,6 +161,8 @@ export class WebRtcService {
     const envWorkers = process.env.CAMGATE_WEBRTC_WORKERS;
     this.workerCount = opts.workers ?? (envWorkers !== undefined ? Number(envWorkers) : Math.max(1, os.availableParallelism()));
     this.onDemandWaitMs = opts.onDemandWaitMs ?? 8000;
+    const envConnect = process.env.CAMGATE_WEBRTC_CONNECT_TIMEOUT_MS;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? (envConnect ? Number(envConnect) : undefined);
   }
 
   get sessionCount(): number {
@@ -164,24 +175,24 @@ export class WebRtcService {
     return this.started;
   }
 
-  private hostAddressCount(): number {
-    let n = 0;
-    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')) n++;
-    return Math.max(1, n);
-  }
-
   private async spawn(): Promise<void> {
+    // V8's memory reducer runs full mark-compacts (11–14 ms each, measured with --trace-gc) whenever
+    // an isolate looks idle, which a worker fanning out one camera often does; a message arriving
+    // during one waited for it (hub → RTP out p99 15–28 ms with one viewer). A server's heap need not
+    // shrink when idle. The flag is process-wide and read when each isolate's heap is set up, so it
+    // is set before the workers start. CAMGATE_WEBRTC_MEMORY_REDUCER=1 keeps V8's default.
+    if (process.env.CAMGATE_WEBRTC_MEMORY_REDUCER !== '1') v8.setFlagsFromString('--no-memory-reducer');
     const { min, max } = this.gateway.config.server.webrtc.udpPorts;
     const count = Math.max(1, this.workerCount);
     const span = Math.floor((max - min + 1) / count);
-    const perSession = this.hostAddressCount();
+    const perSession = hostAddressCount();
     const engines: EngineHandle[] = [];
     for (let k = 0; k < count; k++) {
       const lo = min + k * span;
       const hi = k === count - 1 ? max : lo + span - 1;
       const portRange: [number, number] | undefined = hi > lo ? [lo, hi] : undefined;
       const capacity = Math.floor((hi - lo + 1) / perSession);
-      engines.push(this.workerCount === 0 ? this.inlineEngine(k, portRange, capacity) : this.workerEngine(k, portRange, capacity));
+      engines.push(this.workerCount === 0 ? this.inlineEngine(k, portRange, capacity, perSession) : this.workerEngine(k, portRange, capacity, perSession));
     }
     this.engines = engines;
     await Promise.all(engines.map((e) => e.ready));
@@ -213,7 +224,7 @@ export class WebRtcService {
     }
   }
 
-  private inlineEngine(index: number, portRange: [number, number] | undefined, portCapacity: number): EngineHandle {
+  private inlineEngine(index: number, portRange: [number, number] | undefined, portCapacity: number, portsPerPeer: number): EngineHandle {
     const h: EngineHandle = {
       index,
       sessions: 0,
@@ -223,12 +234,12 @@ export class WebRtcService {
       post: (m) => engine.handle(m),
       terminate: async () => engine.close(),
     };
-    const engine = new Engine({ portRange, post: (m) => this.onEngineMessage(h, m) });
+    const engine = new Engine({ portRange, portsPerPeer, post: (m) => this.onEngineMessage(h, m) });
     return h;
   }
 
-  private workerEngine(index: number, portRange: [number, number] | undefined, portCapacity: number): EngineHandle {
-    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { portRange }, name: `webrtc-${index}` });
+  private workerEngine(index: number, portRange: [number, number] | undefined, portCapacity: number, portsPerPeer: number): EngineHandle {
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { portRange, portsPerPeer }, name: `webrtc-${index}` });
     worker.unref();
     let markReady!: () => void;
     const h: EngineHandle = {
@@ -257,7 +268,16 @@ export class WebRtcService {
 
   private request(engine: EngineHandle, m: EngineIn & { req: number }): Promise<EngineOut & { t: 'res' }> {
     return new Promise((resolve) => {
-      this.pending.set(m.req, resolve as (m: EngineOut) => void);
+      // Bounded: a stuck worker must not hold HTTP requests (and their sessions) forever. A session
+      // the worker creates after this gave up closes itself (connect timeout); its 'closed' is ignored.
+      const timer = setTimeout(() => {
+        this.pending.delete(m.req);
+        resolve({ t: 'res', req: m.req, ok: false, status: 503, message: 'the WebRTC engine did not answer in time' });
+      }, ENGINE_REQUEST_TIMEOUT_MS);
+      this.pending.set(m.req, ((r: EngineOut) => {
+        clearTimeout(timer);
+        resolve(r as EngineOut & { t: 'res' });
+      }) as (m: EngineOut) => void);
       engine.post(m);
     });
   }
@@ -316,7 +336,7 @@ export class WebRtcService {
       if (!engine) throw new WhepError(503, 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)', { 'Retry-After': '10' });
       const id = newSessionId();
       engine.sessions++;
-      const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream: streamName, plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts() });
+      const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream: streamName, plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts(), connectTimeoutMs: this.connectTimeoutMs });
       if (!res.ok) {
         engine.sessions--;
         throw new WhepError(res.status, res.message);

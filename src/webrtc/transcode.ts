@@ -1,7 +1,8 @@
 /**
  * AAC → Opus for WebRTC viewers of a camera with `audio: transcode`: one ffmpeg per stream (shared by
  * every viewer of that stream), fed ADTS on stdin, sending Opus over RTP to a loopback UDP socket.
- * Only the audio track is transcoded; video never passes through ffmpeg.
+ * Only the audio track is transcoded; video never passes through ffmpeg. ADTS headers carry the whole
+ * configuration, so ffmpeg is told not to probe (its default probing held the first Opus back ~2 s).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -46,7 +47,7 @@ export class AacToOpus {
     }
     sock.on('message', (msg) => this.onRtp(msg));
     const port = sock.address().port;
-    const child = spawn(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-f', 'aac', '-i', 'pipe:0', '-vn', '-c:a', 'libopus', '-application', 'lowdelay', '-frame_duration', '20', '-b:a', '64k', '-ar', '48000', '-ac', '2', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${port}?pkt_size=1200`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0', '-f', 'aac', '-i', 'pipe:0', '-vn', '-c:a', 'libopus', '-application', 'lowdelay', '-frame_duration', '20', '-b:a', '64k', '-ar', '48000', '-ac', '2', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${port}?pkt_size=1200`], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
     child.stdin!.on('error', () => undefined);
     child.stderr!.on('data', (d: Buffer) => this.log.debug({ stream: this.stream.name, ffmpeg: d.toString().trim().slice(0, 200) }, 'webrtc audio transcode'));

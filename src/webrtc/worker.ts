@@ -3,12 +3,13 @@
  * Started through worker-entry.mjs, which registers tsx so this TypeScript file loads.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { RTCDtlsTransport } from 'werift';
 import { Engine, type EngineIn, type EngineOut } from './engine.ts';
 
 const port = parentPort;
 if (!port) throw new Error('webrtc worker started outside a worker thread');
-const data = workerData as { portRange?: [number, number] };
-const engine = new Engine({ portRange: data.portRange, post: (m: EngineOut) => port.postMessage(m) });
+const data = workerData as { portRange?: [number, number]; portsPerPeer?: number };
+const engine = new Engine({ portRange: data.portRange, portsPerPeer: data.portsPerPeer, post: (m: EngineOut) => port.postMessage(m) });
 port.on('message', (m: EngineIn | { t: 'shutdown' }) => {
   if (m.t === 'shutdown') {
     engine.close();
@@ -17,4 +18,7 @@ port.on('message', (m: EngineIn | { t: 'shutdown' }) => {
   }
   engine.handle(m);
 });
+// werift makes its DTLS certificate (ECDSA P-256, shared by every peer of this thread) on the first
+// setup; make it now so the first viewer does not wait for it.
+await RTCDtlsTransport.SetupCertificate().catch(() => undefined);
 port.postMessage({ t: 'ready' });

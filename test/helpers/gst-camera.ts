@@ -22,6 +22,12 @@ export interface GstCameraOptions {
   protocols?: ('tcp' | 'udp' | 'udp-mcast')[];
   /** default: a free port picked here */
   port?: number;
+  /**
+   * Video frames carry their capture wall clock (Unix ms) as 48 black/white blocks in a band at the
+   * top (see test/helpers/gst-rtsp-camera.py `--stamp`; decoder: test/helpers/stamp.ts). Replaces the
+   * moving-ball picture with a plain one.
+   */
+  stamp?: boolean;
 }
 
 export interface GstCamera {
@@ -58,6 +64,7 @@ function buildArgs(opts: GstCameraOptions, port: number): string[] {
   if (opts.gop !== undefined) args.push('--gop', String(opts.gop));
   if (opts.auth) args.push('--auth', opts.auth.method, '--user', opts.auth.user, '--password', opts.auth.password);
   if (opts.protocols?.length) args.push('--protocols', opts.protocols.join(','));
+  if (opts.stamp) args.push('--stamp');
   return args;
 }
 

@@ -26,13 +26,109 @@ AUDIO_CODECS = ("aac", "pcma", "pcmu", "opus")
 ROLE = "camera-user"
 
 
-def video_branch(codec: str, width: int, height: int, fps: int, gop: int) -> str:
+# --stamp: the capture wall clock (Unix ms) is painted into each frame as STAMP_BITS black/white
+# blocks, STAMP_COLS per row, in a band at the top of the picture: 44 bits of milliseconds then a
+# 4-bit checksum (sum of the eleven 4-bit groups, mod 16). Big blocks survive H.264 at modest bitrates;
+# a page decodes them from a canvas to measure glass-to-glass latency (bench/hls.ts).
+STAMP_BITS = 48
+STAMP_COLS = 16
+STAMP_ROWS = STAMP_BITS // STAMP_COLS
+
+
+def stamp_bits(ms: int) -> list:
+    ms &= (1 << 44) - 1
+    check = sum((ms >> (4 * i)) & 0xF for i in range(11)) & 0xF
+    value = (ms << 4) | check
+    return [(value >> (STAMP_BITS - 1 - i)) & 1 for i in range(STAMP_BITS)]
+
+
+def stamp_geometry(width: int, height: int) -> tuple:
+    """Block width and height in pixels (even, so the 4:2:0 chroma planes line up)."""
+    bw = (width // STAMP_COLS) & ~1
+    bh = max(8, (height // 5 // STAMP_ROWS) & ~1)
+    return bw, bh
+
+
+def start_stamped_source(appsrc, width: int, height: int, fps: int) -> "callable":
+    """Feeds `appsrc` with I420 frames carrying the wall clock, one every 1/fps s; returns stop().
+
+    GStreamer buffers that Python sees in a pad probe are not writable (the binding holds a second
+    reference), so the frames are made here instead: the clock is read right before the frame is
+    pushed, which is the "capture" moment of this camera.
+    """
+    import threading
+    import time
+
+    bw, bh = stamp_geometry(width, height)
+    ysize = width * height
+    csize = (width // 2) * (height // 2)
+    # dark grey picture, neutral chroma; a white square moves across it so the encoder sees motion
+    base = bytearray([40]) * ysize + bytearray([128]) * (2 * csize)
+    white, black = bytes([235]) * bw, bytes([16]) * bw
+    sq = max(16, height // 8) & ~1
+    stop = threading.Event()
+    wanted = threading.Event()
+    appsrc.connect("need-data", lambda *_a: wanted.set())
+    # The RTSP server seeks the whole pipeline on PLAY (npt=0-) when the other stream (audiotestsrc)
+    # is seekable; a live camera just accepts that and carries on.
+    appsrc.connect("seek-data", lambda *_a: True)
+
+    def run():
+        # The running time (and so the first PTS) only means something once the pipeline plays.
+        while not (wanted.is_set() and appsrc.get_state(0)[1] == Gst.State.PLAYING and appsrc.get_clock()):
+            if stop.wait(0.02):
+                return
+        period = 1.0 / fps
+        # Regular timestamps (n × frame period from the first frame), as a camera's encoder clock
+        # gives them, however late the thread gets to push a frame on a loaded machine.
+        pts0 = appsrc.get_clock().get_time() - appsrc.get_base_time()
+        t_next = time.monotonic()
+        n = 0
+        while not stop.is_set():
+            frame = bytearray(base)
+            x = (n * 4) % max(1, width - sq)
+            y0 = height // 2
+            for y in range(y0, y0 + sq):
+                o = y * width + x
+                frame[o:o + sq] = bytes([235]) * sq
+            for i, bit in enumerate(stamp_bits(int(time.time() * 1000))):
+                x0, y0 = (i % STAMP_COLS) * bw, (i // STAMP_COLS) * bh
+                fill = white if bit else black
+                for y in range(y0, y0 + bh):
+                    o = y * width + x0
+                    frame[o:o + bw] = fill
+            buf = Gst.Buffer.new_wrapped(bytes(frame))
+            buf.pts = pts0 + n * Gst.SECOND // fps
+            buf.duration = Gst.SECOND // fps
+            if appsrc.emit("push-buffer", buf) != Gst.FlowReturn.OK:
+                break
+            n += 1
+            t_next += period
+            delay = t_next - time.monotonic()
+            if delay > 0:
+                stop.wait(delay)
+
+    threading.Thread(target=run, daemon=True).start()
+    return stop.set
+
+
+def video_branch(codec: str, width: int, height: int, fps: int, gop: int, stamp: bool = False) -> str:
     # A live source so timestamps follow the wall clock like a real camera; "ball" is cheap to render.
     src = (
         f"videotestsrc is-live=true pattern=ball ! "
         f"video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 ! "
         f"timeoverlay font-desc=\"Sans 10\" ! "
     )
+    if stamp:
+        # Frames made (and timestamped) by start_stamped_source.
+        src = (
+            # block + one-frame queues: a slow encoder (loaded machine) holds the generator back
+            # instead of queueing frames, so a stamp is never older than one frame at encode time.
+            f"appsrc name=stamp is-live=true format=time stream-type=seekable block=true "
+            f"max-bytes={width * height * 3 // 2} "
+            f"caps=video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 ! "
+            f"queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! "
+        )
     if codec == "h264":
         # bframes=0: IP cameras do not send B-frames; config-interval=-1 repeats SPS/PPS before each IDR.
         enc = (
@@ -77,7 +173,7 @@ def launch_line(spec: str, args: argparse.Namespace) -> str:
         raise ValueError(f"mount spec {spec!r}: must start with one of {VIDEO_CODECS}")
     if len(parts) > 2 or (len(parts) == 2 and parts[1] not in AUDIO_CODECS):
         raise ValueError(f"mount spec {spec!r}: optional second part must be one of {AUDIO_CODECS}")
-    branches = [video_branch(parts[0], args.width, args.height, args.fps, args.gop)]
+    branches = [video_branch(parts[0], args.width, args.height, args.fps, args.gop, args.stamp)]
     if len(parts) == 2:
         branches.append(audio_branch(parts[1]))
     return "( " + "  ".join(branches) + " )"
@@ -114,6 +210,8 @@ def main() -> int:
     ap.add_argument("--password", default="admin")
     ap.add_argument("--realm", default="camgate-test")
     ap.add_argument("--protocols", default="tcp,udp")
+    ap.add_argument("--stamp", action="store_true",
+                    help="paint the capture wall clock (ms) into each frame as black/white blocks")
     args = ap.parse_args()
 
     if not args.mount:
@@ -179,6 +277,14 @@ def main() -> int:
             factory.set_address_pool(pool)
         if permissions is not None:
             factory.set_permissions(permissions)
+        if args.stamp:
+            def on_configure(_factory, media):
+                el = media.get_element().get_by_name("stamp")
+                if el is not None:
+                    stop = start_stamped_source(el, args.width, args.height, args.fps)
+                    media.connect("unprepared", lambda *_a: stop())
+
+            factory.connect("media-configure", on_configure)
         mount_points.add_factory(path, factory)
         print(f"mount {path}: {launch}", file=sys.stderr)
 

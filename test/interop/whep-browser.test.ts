@@ -74,6 +74,8 @@ describe.runIf(ok)('WHEP in Chromium', () => {
   }, 60_000);
 
   it('ten viewers on one camera all decode; registry and camera status count them', async () => {
+    // Start from no viewers even when an earlier test failed before its DELETE.
+    for (const s of srv.gateway.sessions.list()) if (s.protocol === 'webrtc') s.kick();
     const page = await newPage();
     const idx: number[] = [];
     for (let i = 0; i < 10; i++) idx.push((await whepPlay(page, `${srv.base}/whep/cam`, { audio: i % 2 === 0 })).index);

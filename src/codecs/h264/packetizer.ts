@@ -1,3 +1,5 @@
+import type { RtpPayload } from '../payload.ts';
+
 /** Serializes a 12-byte RTP header (RFC 3550 5.1, no CSRC, no extension) plus payload. */
 export function rtpPacket(pt: number, seq: number, ts: number, ssrc: number, marker: boolean, payload: Buffer[]): Buffer {
   let len = 12;
@@ -43,6 +45,20 @@ export class H264Packetizer {
   }
 
   packetize(nalus: Buffer[], timestamp: number): Buffer[] {
+    const payloads = this.payloads(nalus);
+    return payloads.map((p) => {
+      const pkt = rtpPacket(this.opts.payloadType, this.seq, timestamp, this.opts.ssrc, p.marker, p.parts);
+      this.seq = (this.seq + 1) & 0xffff;
+      return pkt;
+    });
+  }
+
+  /**
+   * The same packets without RTP headers, as parts that point into the NAL units (no copy): the
+   * restream writes its own headers, and packetizing a 20 KB frame this way costs a fraction of
+   * building the packets.
+   */
+  payloads(nalus: Buffer[]): RtpPayload[] {
     const payloads: Buffer[][] = [];
     const list = nalus.filter((n) => n.length > 0);
     let i = 0;
@@ -87,10 +103,6 @@ export class H264Packetizer {
         payloads.push([Buffer.from([indicator, startBit | endBit | type]), nal.subarray(off, off + chunk)]);
       }
     }
-    return payloads.map((p, k) => {
-      const pkt = rtpPacket(this.opts.payloadType, this.seq, timestamp, this.opts.ssrc, k === payloads.length - 1, p);
-      this.seq = (this.seq + 1) & 0xffff;
-      return pkt;
-    });
+    return payloads.map((parts, k) => ({ parts, marker: k === payloads.length - 1 }));
   }
 }

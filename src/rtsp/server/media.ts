@@ -98,17 +98,13 @@ export function addAttributes(sdp: string, medias: ServedMedia[]): string {
 }
 
 // One packetizer per codec: their only state is a sequence counter the restream doesn't use.
+// The H.26x ones give payloads that point into the access unit's NAL units (zero-copy).
 const h264 = new H264Packetizer({ payloadType: 96, ssrc: 0, mtu: DEFAULT_RTP_PAYLOAD });
 const h265 = new H265Packetizer({ payloadType: 96, ssrc: 0, mtu: DEFAULT_RTP_PAYLOAD });
 const aac = new Mpeg4GenericPacketizer();
 const opus = new OpusPacketizer();
 const mjpeg = new MjpegPacketizer();
 const g711 = [new G711Packetizer({ channels: 1 }), new G711Packetizer({ channels: 2 })];
-
-/** Strips the RTP header the H.26x packetizers write: the payload view is all the restream needs. */
-function fromRtp(packets: Buffer[]): RtpPayload[] {
-  return packets.map((pkt) => ({ parts: [pkt.subarray(12)], marker: (pkt[1]! & 0x80) !== 0 }));
-}
 
 /** Payloads per access unit, shared by every reader (access units are immutable once published). */
 const cache = new WeakMap<AccessUnit, RtpPayload[]>();
@@ -118,10 +114,10 @@ export function payloadsOf(au: AccessUnit, channels = 1): RtpPayload[] {
   if (p) return p;
   switch (au.codec) {
     case 'H264':
-      p = fromRtp(h264.packetize(au.data, 0));
+      p = h264.payloads(au.data);
       break;
     case 'H265':
-      p = fromRtp(h265.packetize(au.data, 0));
+      p = h265.payloads(au.data);
       break;
     case 'MJPEG':
       p = mjpeg.packetize(au.data);

@@ -1,9 +1,10 @@
 /**
  * Sends one stream to one destination as RTP: a reader session (TCP interleaved or UDP unicast) or a
- * multicast group. It consumes the hub through its own bounded Consumer, maps each access unit to
- * RTP time, writes a 12-byte RTP header per packet (its own SSRC and sequence numbers) in front of
- * the shared payloads, and sends RTCP sender reports whose NTP/RTP pairs come from the access units'
- * wall clock (the camera's clock, via its SRs).
+ * multicast group. It consumes the hub through its own bounded Consumer and sends RTCP sender reports
+ * whose NTP/RTP pairs come from the access units' wall clock (the camera's clock, via its SRs).
+ *
+ * Unicast readers send the stream's shared frames (`StreamRtp`: one SSRC, numbering and set of bytes
+ * per access unit for all readers). A multicast group is a single sender and numbers its own packets.
  */
 import { randomInt } from 'node:crypto';
 import type { Stream } from '../../stream/stream.ts';
@@ -13,8 +14,12 @@ import type { RtpPayload } from '../../codecs/payload.ts';
 import { payloadSize } from '../../codecs/payload.ts';
 import { buildSenderReport } from '../../rtp/rtcp.ts';
 import { payloadsOf } from './media.ts';
+import { writeRtpHeader, type RtpFrame, type StreamRtp } from './shared.ts';
+
+export { writeRtpHeader };
 
 const TWO32 = 4294967296;
+const mod32 = (x: number): number => ((Math.round(x) % TWO32) + TWO32) % TWO32;
 
 /** Per-track RTP state of one sender. */
 export interface SenderTrack {
@@ -44,8 +49,11 @@ export interface RtpSink {
   backlog(): number;
   /** Resolves true once the backlog drained, false after `ms` without it (or when the sink closed). */
   waitDrain(ms: number): Promise<boolean>;
-  /** The RTP packets of one access unit of one track: headers to be written, payloads after them. */
-  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[]): void;
+  /**
+   * The RTP packets of one access unit of one track: headers to be written, payloads after them.
+   * `frame` is the stream's shared form of the same packets, when the sender uses one.
+   */
+  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[], frame?: RtpFrame): void;
   sendRtcp(track: SenderTrack, packet: Buffer): void;
 }
 
@@ -77,14 +85,6 @@ export function newSenderTrack(t: TrackInfo, payloadType: number): SenderTrack {
   };
 }
 
-export function writeRtpHeader(b: Buffer, o: number, pt: number, marker: boolean, seq: number, ts: number, ssrc: number): void {
-  b[o] = 0x80;
-  b[o + 1] = (marker ? 0x80 : 0) | (pt & 0x7f);
-  b.writeUInt16BE(seq & 0xffff, o + 2);
-  b.writeUInt32BE(ts >>> 0, o + 4);
-  b.writeUInt32BE(ssrc >>> 0, o + 8);
-}
-
 export class RtpSender {
   readonly tracks = new Map<number, SenderTrack>();
   private consumer: Consumer | undefined;
@@ -95,12 +95,15 @@ export class RtpSender {
   bytesSent = 0;
   /** Times the sink stayed backed up past the high-water mark (then the queue drops to a keyframe). */
   stalls = 0;
+  private releaseShared: (() => void) | undefined;
 
+  /** `shared`: send the stream's shared frames (unicast readers); the tracks must carry its SSRCs. */
   constructor(
     private readonly stream: Stream,
     tracks: SenderTrack[],
     private readonly sink: RtpSink,
     private readonly opts: SenderOptions,
+    private readonly shared?: StreamRtp,
   ) {
     for (const t of tracks) this.tracks.set(t.trackId, t);
   }
@@ -111,8 +114,11 @@ export class RtpSender {
    * run() after it, so no RTP precedes the response on a TCP connection.
    */
   prepare(): { trackId: number; seq: number; rtptime: number }[] {
+    // The numbering consumer subscribes before ours, so every unit we get is numbered in order.
+    if (this.shared) this.releaseShared ??= this.shared.acquire();
     const snap = this.stream.gopSnapshot();
     this.refWall = snap[0]?.wallclock ?? Date.now();
+    if (this.shared) return this.prepareShared(snap, this.shared);
     this.consumer = this.stream.subscribe({
       label: this.opts.label,
       tracks: [...this.tracks.keys()],
@@ -120,6 +126,32 @@ export class RtpSender {
       maxBytes: this.opts.maxQueueBytes ?? 8 * 1024 * 1024,
     });
     return [...this.tracks.values()].map((t) => ({ trackId: t.trackId, seq: t.seq, rtptime: t.rtpStart >>> 0 }));
+  }
+
+  /**
+   * RTP-Info from the shared numbering: per track, the sequence number of the first packet this reader
+   * gets and the RTP time of the GOP's keyframe instant (the same instant on every track, so players
+   * that align tracks by RTP-Info are in sync before the first SR).
+   */
+  private prepareShared(snap: AccessUnit[], shared: StreamRtp): { trackId: number; seq: number; rtptime: number }[] {
+    this.consumer = this.stream.subscribe({
+      label: this.opts.label,
+      tracks: [...this.tracks.keys()],
+      maxUnits: this.opts.maxQueueUnits ?? 1024,
+      maxBytes: this.opts.maxQueueBytes ?? 8 * 1024 * 1024,
+    });
+    return [...this.tracks.values()].map((t) => {
+      const st = shared.tracks.get(t.trackId);
+      let first: RtpFrame | undefined;
+      for (const au of snap) {
+        if (au.track !== t.trackId) continue;
+        first = shared.frame(au);
+        if (first) break;
+      }
+      if (first) return { trackId: t.trackId, seq: first.seq, rtptime: mod32(first.rtp - ((first.wallclock - this.refWall) * first.track.clockRate) / 1000) };
+      if (!st) return { trackId: t.trackId, seq: t.seq, rtptime: t.rtpStart >>> 0 };
+      return { trackId: t.trackId, seq: st.seq, rtptime: mod32(shared.rtpAt(st, this.refWall)) };
+    });
   }
 
   /** RTP-Info for a reader joining a sender that already runs (multicast). */
@@ -167,7 +199,8 @@ export class RtpSender {
         // The queue overflowed while we waited: it restarts at a keyframe, so skip the stale unit.
         if (c.stats().overflows !== before && !au.keyframe) continue;
       }
-      this.send(t, au);
+      if (this.shared) this.sendShared(t, au, this.shared);
+      else this.send(t, au);
     }
     const wasStopped = this.stopped;
     this.stop();
@@ -216,6 +249,21 @@ export class RtpSender {
     if (t.lastSrAt === undefined) this.sendReport(t);
   }
 
+  private sendShared(t: SenderTrack, au: AccessUnit, shared: StreamRtp): void {
+    const f = shared.frame(au);
+    if (!f) return;
+    this.sink.sendRtp(t, f.packets, f);
+    t.packets += f.packets.length;
+    t.octets += f.octets;
+    this.bytesSent += f.octets + 12 * f.packets.length;
+    t.ssrc = f.track.ssrc;
+    t.seq = (f.seq + f.packets.length) & 0xffff;
+    t.lastRtp = f.rtp;
+    t.lastWall = au.wallclock;
+    t.lastSentAt = Date.now();
+    if (t.lastSrAt === undefined) this.sendReport(t);
+  }
+
   private sendReports(force: boolean): void {
     const now = Date.now();
     for (const t of this.tracks.values()) {
@@ -253,6 +301,8 @@ export class RtpSender {
     if (this.srTimer) clearInterval(this.srTimer);
     this.srTimer = undefined;
     this.consumer?.close();
+    this.releaseShared?.();
+    this.releaseShared = undefined;
   }
 
   get isStopped(): boolean {

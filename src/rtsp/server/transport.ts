@@ -5,6 +5,7 @@
 import dgram from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { RtpSink, SenderTrack } from './sender.ts';
+import type { RtpFrame } from './shared.ts';
 
 /** A pair of UDP sockets, RTP on an even port and RTCP on the next one (RFC 3550 §11). */
 export interface ServerPortPair {
@@ -139,9 +140,16 @@ export class InterleavedSink implements RtpSink {
     });
   }
 
-  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: { parts: Buffer[] } }[]): void {
+  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: { parts: Buffer[] } }[], frame?: RtpFrame): void {
     const ch = this.channels.get(track.trackId);
     if (!ch || this.socket.destroyed) return;
+    if (frame) {
+      // The stream's shared bytes for this channel: built by the first reader, written as is by all.
+      const b = frame.interleaved(ch[0]);
+      this.bytes += b.length;
+      this.socket.write(b);
+      return;
+    }
     // One buffer and one write per access unit: 200 readers × every packet as its own write would
     // spend the CPU in libuv bookkeeping instead of copying bytes.
     let total = 0;

@@ -1,6 +1,7 @@
 // One camera player: WebRTC (WHEP) first, LL-HLS through hls.js when WebRTC fails; reconnects by
 // itself when the connection drops or the picture stalls.
 import { whepConnect } from './whep.js';
+import { HLS_LIVE_CONFIG, keepLive } from './hls-live.js';
 
 /** No new frame for this long while playing = stalled: reconnect. */
 const STALL_MS = { webrtc: 5000, hls: 8000 };
@@ -54,6 +55,8 @@ export class Player extends EventTarget {
     this.attempt = 0;
     this.session = null;
     this.hls = null;
+    /** stops keepLive() of the current hls.js instance */
+    this.stopKeepLive = null;
     this.timers = new Set();
     this.onVideoFrame = this.onVideoFrame.bind(this);
     this.onLoadedData = () => this.frameSeen(performance.now());
@@ -101,6 +104,8 @@ export class Player extends EventTarget {
     this.tickTimer = undefined;
     this.session?.close();
     this.session = null;
+    this.stopKeepLive?.();
+    this.stopKeepLive = null;
     this.hls?.destroy();
     this.hls = null;
     const v = this.video;
@@ -237,14 +242,10 @@ export class Player extends EventTarget {
       this.play();
     } else {
       const hls = new Hls({
-        lowLatencyMode: true,
+        // Low-latency live settings shared with bench:hls (which measures them glass-to-glass).
+        ...HLS_LIVE_CONFIG,
         // The gateway sends fMP4 (nothing to transmux), so a worker per tile is only start-up cost.
         enableWorker: false,
-        // Live wall: stay near the live edge, keep little behind it.
-        backBufferLength: 4,
-        maxBufferLength: 4,
-        liveSyncDurationCount: 1,
-        maxLiveSyncPlaybackRate: 1.5,
         manifestLoadingMaxRetry: 2,
         levelLoadingMaxRetry: 2,
         xhrSetup: (xhr) => {
@@ -256,6 +257,8 @@ export class Player extends EventTarget {
         },
       });
       this.hls = hls;
+      // hls.js starts up to one GOP behind PART-HOLD-BACK and would stay there: catch up.
+      this.stopKeepLive = keepLive(hls, this.video);
       hls.on(Hls.Events.FRAG_LOADED, (_e, data) => {
         const stats = (data.part ?? data.frag)?.stats;
         if (stats) this.bytes += stats.loaded || stats.total || 0;

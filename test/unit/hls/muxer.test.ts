@@ -216,6 +216,27 @@ describe('LL-HLS muxer cutting and playlists (checked with hls-parser)', () => {
     expect(m.lastMsn).toBe(last.msn);
   });
 
+  it('TARGETDURATION is fixed from the first playlist: known GOP, or 4 s while unknown; never decreases', () => {
+    const v = videoClip('H264'); // 15 fps, IDR every 1 s
+    const aus = accessUnits([v], 4);
+    const firstGop = aus.findIndex((au, i) => i > 0 && au.keyframe);
+    const targets = (m: HlsMuxer) => (HLS.parse(mediaPlaylist(m, '')) as HLS.types.MediaPlaylist).targetDuration;
+    // keyframe interval unknown (camera connected by this request), only the first GOP so far
+    const unknown = run([v], aus.slice(0, firstGop));
+    expect(unknown.segments.length).toBe(0);
+    expect(targets(unknown)).toBe(4);
+    for (const au of aus.slice(firstGop)) unknown.push(au);
+    expect(unknown.segments.length).toBeGreaterThan(1);
+    expect(targets(unknown)).toBe(4); // latched: the 1 s segments don't shrink it
+    // the camera's measured interval known up front: right from the first playlist
+    const known = run([v], aus.slice(0, firstGop), { keyframeIntervalMs: 1000 });
+    expect(targets(known)).toBe(1);
+    for (const au of aus.slice(firstGop)) known.push(au);
+    expect(targets(known)).toBe(1);
+    // unknown, but rendered only after segments completed: their real length
+    expect(targets(run([v], aus))).toBe(1);
+  });
+
   it('MJPEG-only streams and G.711 without transcode explain themselves', () => {
     const v = videoClip('H264');
     const s = new Stream('c');

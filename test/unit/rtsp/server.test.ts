@@ -9,8 +9,9 @@ import dgram from 'node:dgram';
 import { loadDemoClip } from '../../../src/camera/demo.ts';
 import type { Stream } from '../../../src/stream/stream.ts';
 import type { TrackInfo } from '../../../src/stream/types.ts';
-import { parseRtpPacket } from '../../../src/rtp/packet.ts';
-import { parseRtcp, buildReceiverReport } from '../../../src/rtp/rtcp.ts';
+import { parseRtpPacket, serializeRtpPacket } from '../../../src/rtp/packet.ts';
+import { encodeInterleaved } from '../../../src/rtsp/message.ts';
+import { parseRtcp, buildReceiverReport, buildSenderReport } from '../../../src/rtp/rtcp.ts';
 import { parseSdp } from '../../../src/sdp/index.ts';
 import { parseRtpInfo } from '../../../src/rtsp/headers/rtpinfo.ts';
 import { ClientAuthenticator } from '../../../src/rtsp/auth.ts';
@@ -154,6 +155,48 @@ describe('RTSP server protocol', () => {
       const refV = (srs[0]!.type === 'SR' ? srs[0]!.ntpMs : 0) - dtV;
       expect(Math.abs(refA - refV)).toBeLessThan(2); // both RTP-Info rtptimes name the same instant
     }
+  });
+
+  it('unicast readers share one numbering: a late reader gets the same SSRC and the very same packets, RTP-Info names its first one; the numbering stops with the last reader', async () => {
+    const { port, url, stream } = await setup();
+    const before = stream.consumerList().length;
+    const a = await client(port);
+    const pa = await a.playTcp(url('syn'));
+    await new Promise((r) => setTimeout(r, 700));
+    const b = await client(port);
+    const pb = await b.playTcp(url('syn'));
+    await until(() => b.frames.filter((f) => f.channel === 0).length >= 60);
+    const rtp = (c: RawRtspClient) => c.frames.filter((f) => f.channel === 0).map((f) => ({ raw: f.payload, p: parseRtpPacket(f.payload) })).map((x) => ({ raw: x.raw, ...(x.p.ok ? x.p.value : ({} as never)) }));
+    const va = rtp(a);
+    const vb = rtp(b);
+    expect(vb[0]!.ssrc).toBe(va[0]!.ssrc);
+    for (const [play, v] of [[pa.play, va], [pb.play, vb]] as const) {
+      const info = parseRtpInfo(play.headers.get('RTP-Info')!);
+      if (!info.ok) throw new Error('RTP-Info');
+      expect(v[0]!.sequenceNumber).toBe(info.value[0]!.seq);
+      expect(v[0]!.timestamp).toBe(info.value[0]!.rtptime);
+      for (let i = 1; i < v.length; i++) expect(v[i]!.sequenceNumber).toBe((v[i - 1]!.sequenceNumber + 1) & 0xffff);
+    }
+    // b started at the GOP's keyframe, which a had already received: byte for byte the same packets.
+    const bySeq = new Map(va.map((x) => [x.sequenceNumber, x.raw]));
+    let common = 0;
+    for (const x of vb) {
+      const other = bySeq.get(x.sequenceNumber);
+      if (!other) continue;
+      expect(x.raw.equals(other)).toBe(true);
+      common++;
+    }
+    expect(common).toBeGreaterThan(30);
+    // Audio too: one SSRC for both readers.
+    const ssrcOf = (c: RawRtspClient) => {
+      const p = parseRtpPacket(c.frames.find((f) => f.channel === 2)!.payload);
+      return p.ok ? p.value.ssrc : -1;
+    };
+    expect(ssrcOf(b)).toBe(ssrcOf(a));
+    expect(stream.consumerList().length).toBe(before + 3); // a, b and the numbering
+    a.close();
+    b.close();
+    await until(() => stream.consumerList().length === before);
   });
 
   it('shows receiver reports and the reader in the sessions list; TEARDOWN removes it', async () => {
@@ -305,6 +348,42 @@ describe('RTSP server protocol', () => {
     expect((await c.request('DESCRIBE', url('syn'), { Authorization: basic('nvr', 'right-pass') })).statusCode).toBe(200);
     expect((await c.request('DESCRIBE', url('syn'), { Authorization: basic('nvr', 'wrong-again') })).statusCode).toBe(401);
     expect(gateway.access.loginBlockedFor('127.0.0.1')).toBe(0);
+  });
+
+  it('sends the publisher RTCP receiver reports: its SSRC, the packets it lost, LSR/DLSR from its sender report', async () => {
+    const srv = await startServer([{ id: 'pub', url: 'publisher' }], [], { srIntervalMs: 200 });
+    cleanups.push(srv.stop);
+    const c = await client(srv.port);
+    const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=push', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 0 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=control:streamid=0', ''].join('\r\n');
+    expect((await c.request('ANNOUNCE', srv.url('pub'), {}, Buffer.from(sdp))).statusCode).toBe(200);
+    expect((await c.request('SETUP', `${srv.url('pub')}/streamid=0`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=4-5;mode=record' })).statusCode).toBe(200);
+    expect((await c.request('RECORD', srv.url('pub'))).statusCode).toBe(200);
+    const SSRC = 0x0badcafe;
+    // 100 packets of 20 ms with sequence numbers 1000..1099, of which 1040..1049 never arrive.
+    for (let i = 0; i < 100; i++) {
+      if (i >= 40 && i < 50) continue;
+      const pkt = serializeRtpPacket({ payloadType: 0, sequenceNumber: 1000 + i, timestamp: 160 * i, ssrc: SSRC, marker: false, payload: Buffer.alloc(160, 0xff) });
+      c.socket.write(encodeInterleaved(4, pkt));
+    }
+    const ntpMs = Date.UTC(2026, 0, 1);
+    c.socket.write(encodeInterleaved(5, buildSenderReport({ ssrc: SSRC, ntpMs, rtpTime: 160 * 99, packetCount: 90, octetCount: 14400 })));
+    await until(() => c.frames.some((f) => f.channel === 5 && parseRtcp(f.payload).packets.some((p) => p.type === 'RR' && p.reports.some((r) => r.lsr !== 0))), 4000);
+    const rr = c.frames
+      .filter((f) => f.channel === 5)
+      .flatMap((f) => parseRtcp(f.payload).packets)
+      .filter((p) => p.type === 'RR')
+      .flatMap((p) => (p.type === 'RR' ? p.reports : []))
+      .find((r) => r.lsr !== 0)!;
+    expect(rr.ssrc).toBe(SSRC);
+    expect(rr.cumulativeLost).toBe(10);
+    expect(rr.highestSeq & 0xffff).toBe(1099);
+    // LSR is the middle 32 bits of the SR's NTP timestamp (RFC 3550 §6.4.1).
+    const sr = parseRtcp(buildSenderReport({ ssrc: SSRC, ntpMs, rtpTime: 0, packetCount: 0, octetCount: 0 })).packets[0]!;
+    if (sr.type !== 'SR') throw new Error('SR');
+    expect(rr.lsr).toBe(Number((sr.ntpTime >> 16n) & 0xffffffffn));
+    expect(rr.dlsr).toBeLessThan(65536 * 2); // under 2 s since the SR
+    // RTCP on other channels is left alone: nothing arrives on the RTP channel.
+    expect(c.frames.some((f) => f.channel === 4)).toBe(false);
   });
 
   it('ends a session that sends nothing within the timeout (TCP connection closed, viewer removed)', async () => {
