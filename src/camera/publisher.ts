@@ -5,27 +5,17 @@
  * publisher leaves the camera retries, i.e. waits for the next one.
  */
 import { EventEmitter } from 'node:events';
-import { RtpReceiver } from '../rtp/receiver.ts';
-import { parseRtcp, type ReportBlock } from '../rtp/rtcp.ts';
+import type { ReportBlock } from '../rtp/rtcp.ts';
 import { createDepacketizer, codecOf } from '../codecs/index.ts';
-import type { Depacketizer, CodecParams } from '../codecs/types.ts';
 import type { SdpMedia } from '../sdp/index.ts';
 import type { Stream } from '../stream/stream.ts';
 import type { TrackInfo } from '../stream/types.ts';
 import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts';
+import { RtpTrack, rtpQualityOf } from './rtp-track.ts';
 
 /** Packets held between RECORD and ready() (bounded). */
 const MAX_EARLY_PACKETS = 2048;
 const REORDER_FLUSH_MS = 20;
-
-interface PubTrack {
-  mediaIndex: number;
-  info: TrackInfo;
-  receiver: RtpReceiver;
-  depacketizer: Depacketizer;
-  paramsVersion: number | undefined;
-  paramsKey: string;
-}
 
 /** The server side of a publisher connection, as the source sees it. */
 export interface PublisherHandle {
@@ -58,10 +48,6 @@ export function waitingPublisher(stream: Stream, waitMs: number): Promise<Publis
   });
 }
 
-function paramsKey(p: CodecParams): string {
-  return `${p.width}x${p.height}|${p.sampleRate}|${p.channels}|${p.sps?.toString('hex')}|${p.pps?.toString('hex')}|${p.vps?.toString('hex')}|${p.audioSpecificConfig?.toString('hex')}`;
-}
-
 /** Tracks camgate can ingest from a publisher's SDP, and why the others are left out. */
 export function publishableTracks(medias: SdpMedia[]): { usable: number[]; skipped: string[] } {
   const usable: number[] = [];
@@ -79,7 +65,8 @@ export class PublisherSource implements Source {
   private events: SourceEvents | undefined;
   private resolveStart: ((s: SourceStart) => void) | undefined;
   private owner: PublisherHandle | undefined;
-  private tracks: (PubTrack | undefined)[] = [];
+  /** Indexed by the media's position in the publisher's SDP. */
+  private tracks: (RtpTrack | undefined)[] = [];
   private live = false;
   private early: { index: number; packet: Buffer; rtcp: boolean }[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -122,25 +109,10 @@ export class PublisherSource implements Source {
     for (const i of indices) {
       const m = medias[i];
       if (!m) continue;
-      const codec = codecOf(m);
-      const dep = createDepacketizer(m);
-      if (!codec || !dep.ok) continue;
-      const info: TrackInfo = {
-        id: infos.length,
-        kind: m.kind === 'video' ? 'video' : 'audio',
-        codec,
-        clockRate: dep.value.clockRate,
-        params: { ...dep.value.params() },
-      };
-      infos.push(info);
-      this.tracks[i] = {
-        mediaIndex: i,
-        info,
-        receiver: new RtpReceiver({ clockRate: dep.value.clockRate, reorder: transport === 'udp' }),
-        depacketizer: dep.value,
-        paramsVersion: dep.value.paramsVersion,
-        paramsKey: paramsKey(dep.value.params()),
-      };
+      const track = RtpTrack.create(m, infos.length, { reorder: transport === 'udp' });
+      if (!track.ok) continue;
+      infos.push(track.value.info);
+      this.tracks[i] = track.value;
     }
     if (infos.length === 0) return false;
     const resolve = this.resolveStart;
@@ -148,7 +120,8 @@ export class PublisherSource implements Source {
     if (transport === 'udp') {
       this.flushTimer = setInterval(() => {
         if (!this.live) return;
-        for (const t of this.tracks) if (t) for (const p of t.receiver.flush()) this.deliver(t, p);
+        const events = this.events;
+        if (events) for (const t of this.tracks) t?.flush(events);
       }, REORDER_FLUSH_MS);
       this.flushTimer.unref();
     }
@@ -164,12 +137,10 @@ export class PublisherSource implements Source {
       return;
     }
     const t = this.tracks[index];
-    if (!t) return;
-    if (rtcp) {
-      for (const p of parseRtcp(packet).packets) if (p.type === 'SR') t.receiver.handleSenderReport(p);
-      return;
-    }
-    for (const p of t.receiver.pushRtp(packet)) this.deliver(t, p);
+    const events = this.events;
+    if (!t || !events) return;
+    if (rtcp) t.pushRtcp(packet);
+    else t.pushRtp(packet, events);
   }
 
   /** The publisher's session ended (TEARDOWN, disconnect, timeout). */
@@ -188,39 +159,6 @@ export class PublisherSource implements Source {
     if (this.owner) for (const e of held) this.push(this.owner, e.index, e.packet, e.rtcp);
   }
 
-  private deliver(t: PubTrack, p: ReturnType<RtpReceiver['pushRtp']>[number]): void {
-    const events = this.events;
-    if (!events) return;
-    const frames = t.depacketizer.push(
-      { payloadType: p.packet.payloadType, sequenceNumber: p.packet.sequenceNumber, timestamp: p.extTimestamp, marker: p.packet.marker, payload: p.packet.payload },
-      p.lostBefore > 0,
-    );
-    if (frames.length === 0) return;
-    const v = t.depacketizer.paramsVersion;
-    if (v === undefined || v !== t.paramsVersion) {
-      t.paramsVersion = v;
-      const key = paramsKey(t.depacketizer.params());
-      if (key !== t.paramsKey) {
-        t.paramsKey = key;
-        t.info.params = { ...t.depacketizer.params() };
-        events.trackParams(t.info.id, t.info.params);
-      }
-    }
-    for (const f of frames) {
-      events.accessUnit({
-        track: t.info.id,
-        codec: t.info.codec,
-        pts: f.timestamp,
-        dts: f.timestamp,
-        clockRate: t.info.clockRate,
-        wallclock: t.receiver.wallclock(f.timestamp),
-        keyframe: f.keyframe,
-        data: f.data,
-        epoch: 0,
-      });
-    }
-  }
-
   /**
    * RTCP receiver report blocks for the publisher (RFC 3550 §6.4.2), one per media it records, by
    * index in its ANNOUNCE SDP: loss, jitter and LSR/DLSR from its own sender reports.
@@ -228,25 +166,15 @@ export class PublisherSource implements Source {
   reportBlocks(owner: PublisherHandle): { index: number; block: ReportBlock }[] {
     if (this.owner !== owner || !this.live) return [];
     const out: { index: number; block: ReportBlock }[] = [];
-    for (const t of this.tracks) {
+    for (const [mediaIndex, t] of this.tracks.entries()) {
       const block = t?.receiver.reportBlock();
-      if (t && block) out.push({ index: t.mediaIndex, block });
+      if (t && block) out.push({ index: mediaIndex, block });
     }
     return out;
   }
 
   rtpQuality(): RtpQuality {
-    let packetsReceived = 0;
-    let packetsLost = 0;
-    let jitterMs = 0;
-    for (const t of this.tracks) {
-      if (!t) continue;
-      const s = t.receiver.stats;
-      packetsReceived += s.packetsReceived;
-      packetsLost += Math.max(0, s.packetsLost);
-      jitterMs = Math.max(jitterMs, s.jitterMs);
-    }
-    return { packetsReceived, packetsLost, jitterMs };
+    return rtpQualityOf(this.tracks);
   }
 
   private clear(): void {

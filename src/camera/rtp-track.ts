@@ -1,0 +1,112 @@
+import { RtpReceiver, type ReceivedPacket } from '../rtp/receiver.ts';
+import { parseRtcp } from '../rtp/rtcp.ts';
+import { createDepacketizer, codecOf } from '../codecs/index.ts';
+import type { Depacketizer, CodecParams } from '../codecs/types.ts';
+import type { SdpMedia } from '../sdp/index.ts';
+import type { TrackInfo } from '../stream/types.ts';
+import type { RtpQuality, SourceEvents } from './source.ts';
+
+function paramsKey(p: CodecParams): string {
+  return `${p.codecString}|${p.width}x${p.height}|${p.fps}|${p.sampleRate}|${p.channels}|${p.sps?.toString('hex')}|${p.pps?.toString('hex')}|${p.vps?.toString('hex')}|${p.audioSpecificConfig?.toString('hex')}`;
+}
+
+/**
+ * One received RTP stream of a source (a pulled camera's track, or a publisher's): RTP receiver →
+ * depacketizer → access units, with codec parameter changes reported as they happen.
+ */
+export class RtpTrack {
+  private lastParamsKey: string;
+  private lastParamsVersion: number | undefined;
+
+  private constructor(
+    readonly info: TrackInfo,
+    readonly receiver: RtpReceiver,
+    readonly depacketizer: Depacketizer,
+  ) {
+    this.lastParamsKey = paramsKey(depacketizer.params());
+    this.lastParamsVersion = depacketizer.paramsVersion;
+  }
+
+  /** A track for an SDP media, numbered `id` in the stream; an error when camgate can't read the codec. */
+  static create(media: SdpMedia, id: number, opts: { reorder: boolean; expectedSsrc?: number }): { ok: true; value: RtpTrack } | { ok: false; error: string } {
+    const codec = codecOf(media);
+    const dep = createDepacketizer(media);
+    if (!codec || !dep.ok) return { ok: false, error: dep.ok ? 'unsupported codec' : dep.error };
+    const info: TrackInfo = {
+      id,
+      kind: media.kind === 'video' ? 'video' : 'audio',
+      codec,
+      clockRate: dep.value.clockRate,
+      params: { ...dep.value.params() },
+    };
+    const receiver = new RtpReceiver({ clockRate: dep.value.clockRate, reorder: opts.reorder, expectedSsrc: opts.expectedSsrc });
+    return { ok: true, value: new RtpTrack(info, receiver, dep.value) };
+  }
+
+  pushRtp(packet: Buffer, events: SourceEvents): void {
+    for (const p of this.receiver.pushRtp(packet)) this.deliver(p, events);
+  }
+
+  /** Sender reports give the NTP↔RTP pair for the wall clock and the LSR of our receiver reports. */
+  pushRtcp(packet: Buffer): void {
+    for (const p of parseRtcp(packet).packets) if (p.type === 'SR') this.receiver.handleSenderReport(p);
+  }
+
+  /** Deliver packets whose wait in the UDP reorder buffer expired. */
+  flush(events: SourceEvents): void {
+    for (const p of this.receiver.flush()) this.deliver(p, events);
+  }
+
+  private deliver(p: ReceivedPacket, events: SourceEvents): void {
+    const frames = this.depacketizer.push(
+      { payloadType: p.packet.payloadType, sequenceNumber: p.packet.sequenceNumber, timestamp: p.extTimestamp, marker: p.packet.marker, payload: p.packet.payload },
+      p.lostBefore > 0,
+    );
+    if (frames.length === 0) return;
+    if (this.paramsChanged()) {
+      // In-band parameter sets differ from the SDP (or changed mid-stream, QUIRKS Q35/Q37).
+      this.info.params = { ...this.depacketizer.params() };
+      events.trackParams(this.info.id, this.info.params);
+    }
+    for (const f of frames) {
+      events.accessUnit({
+        track: this.info.id,
+        codec: this.info.codec,
+        pts: f.timestamp,
+        dts: f.timestamp,
+        clockRate: this.info.clockRate,
+        wallclock: this.receiver.wallclock(f.timestamp),
+        keyframe: f.keyframe,
+        data: f.data,
+        epoch: 0,
+      });
+    }
+  }
+
+  private paramsChanged(): boolean {
+    const version = this.depacketizer.paramsVersion;
+    if (version !== undefined) {
+      if (version === this.lastParamsVersion) return false;
+      this.lastParamsVersion = version;
+    }
+    const key = paramsKey(this.depacketizer.params());
+    if (key === this.lastParamsKey) return false;
+    this.lastParamsKey = key;
+    return true;
+  }
+}
+
+/** RTP receive statistics summed over a source's tracks (jitter: the worst track). */
+export function rtpQualityOf(tracks: Iterable<RtpTrack | undefined>): RtpQuality {
+  let packetsReceived = 0;
+  let packetsLost = 0;
+  let jitterMs = 0;
+  for (const t of tracks) {
+    if (!t) continue;
+    const s = t.receiver.stats;
+    packetsReceived += s.packetsReceived;
+    packetsLost += Math.max(0, s.packetsLost);
+    jitterMs = Math.max(jitterMs, s.jitterMs);
+  }
+  return { packetsReceived, packetsLost, jitterMs };
+}
