@@ -1,39 +1,12 @@
-import { rtpPacket } from '../h264/packetizer.ts';
-import type { PacketizerOptions } from '../h264/packetizer.ts';
-import type { RtpPayload } from '../payload.ts';
+import { NalPacketizer, type RtpPayload } from '../payload.ts';
 
 /**
  * H.265 RTP packetizer (RFC 7798, no DONL): consecutive NAL units that fit together go in one
  * Aggregation Packet, a NAL unit that fits alone as a single NAL unit packet, larger ones as FUs.
  * The marker bit is set on the last packet of the access unit.
  */
-export class H265Packetizer {
-  private seq: number;
-  private readonly mtu: number;
-  constructor(private readonly opts: PacketizerOptions) {
-    this.mtu = Math.max(opts.mtu ?? 1200, 16);
-    this.seq = (opts.initialSequence ?? Math.floor(Math.random() * 0x10000)) & 0xffff;
-  }
-
-  get nextSequence(): number {
-    return this.seq;
-  }
-
-  packetize(nalus: Buffer[], timestamp: number): Buffer[] {
-    const payloads = this.payloads(nalus);
-    return payloads.map((p) => {
-      const pkt = rtpPacket(this.opts.payloadType, this.seq, timestamp, this.opts.ssrc, p.marker, p.parts);
-      this.seq = (this.seq + 1) & 0xffff;
-      return pkt;
-    });
-  }
-
-  /**
-   * The same packets without RTP headers, as parts that point into the NAL units (no copy): the
-   * restream writes its own headers, and packetizing a 20 KB frame this way costs a fraction of
-   * building the packets.
-   */
-  payloads(nalus: Buffer[]): RtpPayload[] {
+export class H265Packetizer extends NalPacketizer {
+  override payloads(nalus: Buffer[]): RtpPayload[] {
     const payloads: Buffer[][] = [];
     const list = nalus.filter((n) => n.length >= 2);
     let i = 0;
