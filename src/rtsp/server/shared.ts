@@ -216,7 +216,8 @@ export class StreamRtp {
   }
 }
 
-function frameInterleaved(packets: RtpFrame['packets'], channel: number): Buffer {
+/** RTP packets framed as `$ channel length header payload` (RFC 2326 §10.12), in one buffer. */
+export function frameInterleaved(packets: { header: Buffer; payload: { parts: Buffer[] } }[], channel: number): Buffer {
   let total = 0;
   for (const p of packets) {
     total += 16;

@@ -5,7 +5,8 @@
 import dgram from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { RtpSink, SenderTrack } from './sender.ts';
-import type { RtpFrame } from './shared.ts';
+import { frameInterleaved, type RtpFrame } from './shared.ts';
+import { encodeInterleaved } from '../message.ts';
 
 /** A pair of UDP sockets, RTP on an even port and RTCP on the next one (RFC 3550 §11). */
 export interface ServerPortPair {
@@ -152,38 +153,15 @@ export class InterleavedSink implements RtpSink {
     }
     // One buffer and one write per access unit: 200 readers × every packet as its own write would
     // spend the CPU in libuv bookkeeping instead of copying bytes.
-    let total = 0;
-    for (const p of packets) {
-      total += 16;
-      for (const b of p.payload.parts) total += b.length;
-    }
-    const out = Buffer.allocUnsafe(total);
-    let o = 0;
-    for (const p of packets) {
-      let len = 12;
-      for (const b of p.payload.parts) len += b.length;
-      out[o] = 0x24;
-      out[o + 1] = ch[0];
-      out.writeUInt16BE(len, o + 2);
-      p.header.copy(out, o + 4);
-      o += 16;
-      for (const b of p.payload.parts) {
-        b.copy(out, o);
-        o += b.length;
-      }
-    }
-    this.bytes += total;
+    const out = frameInterleaved(packets, ch[0]);
+    this.bytes += out.length;
     this.socket.write(out);
   }
 
   sendRtcp(track: SenderTrack, packet: Buffer): void {
     const ch = this.channels.get(track.trackId);
     if (!ch || this.socket.destroyed) return;
-    const h = Buffer.allocUnsafe(4);
-    h[0] = 0x24;
-    h[1] = ch[1];
-    h.writeUInt16BE(packet.length, 2);
-    this.socket.write(Buffer.concat([h, packet]));
+    this.socket.write(encodeInterleaved(ch[1], packet));
   }
 }
 
