@@ -6,16 +6,15 @@
  * `ffmpeg -rtsp_transport tcp -i … -c copy -f hls`, one process per camera, in the same run, and the
  * ratio is printed. Only 127.0.0.1 is used.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { fourMbitSource, BENCH_WORK } from './lib/source.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const WORK = path.join(tmpdir(), 'camgate-bench');
-mkdirSync(WORK, { recursive: true });
+const WORK = BENCH_WORK;
 const CLK_TCK = 100;
 const SAMPLE_S = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 30);
@@ -23,21 +22,6 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 30);
 const NODE_FLAGS = (process.env.CAMGATE_NODE_FLAGS ?? readFileSync(path.join(ROOT, 'bin/camgate.js'), 'utf8').split('\n')[0]!.match(/node (.*)$/)?.[1] ?? '').split(' ').filter(Boolean);
 const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const NS = counts.length ? counts : [10, 50, 100];
-
-function sh(cmd: string, args: string[]): void {
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-function source(): string {
-  const f = path.join(WORK, 'h264-720p25-4mbit.h264');
-  if (!existsSync(f)) {
-    process.stderr.write('bench: encoding a 10 s 4 Mbit/s 720p H.264 source once…\n');
-    sh('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '10',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '0', '-g', '50', '-b:v', '4M', '-minrate', '4M', '-maxrate', '4M', '-bufsize', '2M',
-      '-x264-params', 'nal-hrd=cbr:aud=1', '-f', 'h264', f]);
-  }
-  return f;
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -138,7 +122,7 @@ async function waitStreaming(httpPort: number, n: number, timeoutMs = 30000): Pr
 }
 
 async function main(): Promise<void> {
-  const file = source();
+  const file = fourMbitSource();
   const replayer = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/lib/replayer.ts'), '0', file, '25'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: ROOT,

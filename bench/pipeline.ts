@@ -5,11 +5,7 @@
  * H264Depacketizer → Stream (GOP cache + one consumer), on a 4 Mbit/s 720p H.264 stream.
  * Prints the CPU cost per RTP packet and what one 4 Mbit/s camera costs on one core.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { splitAnnexB, joinAnnexB } from '../src/codecs/annexb.ts';
+import { fourMbitAccessUnits } from './lib/source.ts';
 import { H264Packetizer } from '../src/codecs/h264/index.ts';
 import { H264Depacketizer } from '../src/codecs/h264/index.ts';
 import { RtspDemuxer, encodeInterleaved } from '../src/rtsp/message.ts';
@@ -17,27 +13,7 @@ import { RtpReceiver } from '../src/rtp/receiver.ts';
 import { Stream } from '../src/stream/stream.ts';
 import { QualityMeter } from '../src/camera/quality.ts';
 
-const WORK = path.join(tmpdir(), 'camgate-bench');
-mkdirSync(WORK, { recursive: true });
-const file = path.join(WORK, 'h264-720p25-4mbit.h264');
-if (!existsSync(file)) {
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '10',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '0', '-g', '50', '-b:v', '4M', '-minrate', '4M', '-maxrate', '4M', '-bufsize', '2M',
-    '-x264-params', 'nal-hrd=cbr:aud=1', '-f', 'h264', file]);
-}
-
-// Access units of the source (split at AUD).
-const aus: Buffer[][] = [];
-let cur: Buffer[] = [];
-for (const n of splitAnnexB(readFileSync(file))) {
-  if ((n[0]! & 0x1f) === 9) {
-    if (cur.length) aus.push(cur);
-    cur = [];
-    continue;
-  }
-  cur.push(n);
-}
-if (cur.length) aus.push(cur);
+const aus = fourMbitAccessUnits();
 const seconds = aus.length / 25;
 
 // RTP over TCP interleaved, in 64 KiB reads as a socket would deliver them.
@@ -87,7 +63,6 @@ function run(): { packets: number; frames: number } {
 // Check once that what comes out is what went in.
 const check = run();
 if (check.frames !== aus.length) throw new Error(`expected ${aus.length} frames, got ${check.frames}`);
-void joinAnnexB;
 
 for (let i = 0; i < 3; i++) run(); // warm up the JIT
 const ROUNDS = Number(process.env.ROUNDS ?? 10);

@@ -23,17 +23,17 @@
  * Each access unit carries a small filler NAL (type 12, ignored by decoders) with a counter, so the
  * probes can tell which frame a packet belongs to.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir, setPriority } from 'node:os';
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { splitAnnexB } from '../src/codecs/annexb.ts';
 import { H264Packetizer } from '../src/codecs/h264/index.ts';
 import { RtspDemuxer, RtspHeaders, serializeRequest, encodeInterleaved, type RtspResponse } from '../src/rtsp/message.ts';
 import type { AccessUnit } from '../src/stream/types.ts';
+import { fourMbitAccessUnits } from './lib/source.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const READERS = (process.env.BENCH_READERS ?? '10,50,200').split(',').map(Number);
@@ -47,28 +47,7 @@ const V8_FLAGS = ['--initial-old-space-size=128', '--max-semi-space-size=16'];
 /** BENCH_NICE=-10 (as root): run the bench's processes ahead of other work on a shared machine. */
 const PRIORITY = process.env.BENCH_NICE === undefined ? undefined : Number(process.env.BENCH_NICE);
 
-function loadAus(): Buffer[][] {
-  const work = path.join(tmpdir(), 'camgate-bench');
-  mkdirSync(work, { recursive: true });
-  const file = path.join(work, 'h264-720p25-4mbit.h264');
-  if (!existsSync(file)) {
-    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '10',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '0', '-g', '50', '-b:v', '4M', '-minrate', '4M', '-maxrate', '4M', '-bufsize', '2M',
-      '-x264-params', 'nal-hrd=cbr:aud=1', '-f', 'h264', file]);
-  }
-  const aus: Buffer[][] = [];
-  let cur: Buffer[] = [];
-  for (const n of splitAnnexB(readFileSync(file))) {
-    if ((n[0]! & 0x1f) === 9) {
-      if (cur.length) aus.push(cur);
-      cur = [];
-      continue;
-    }
-    cur.push(n);
-  }
-  if (cur.length) aus.push(cur);
-  return aus;
-}
+const loadAus = fourMbitAccessUnits;
 
 /**
  * The frame counter as 4 bytes of 7 bits with the top bit set: a NAL unit must not contain 00 00 0x
