@@ -52,11 +52,20 @@ export function watchConfigFile(file: string, onChange: () => void, opts: WatchO
     }
   }
   const poll = () => kick();
-  if (pollMs > 0) watchFile(file, { interval: pollMs, persistent: false }, poll);
+  let settle: NodeJS.Timeout | undefined;
+  if (pollMs > 0) {
+    watchFile(file, { interval: pollMs, persistent: false }, poll);
+    // The poll compares against its first stat, taken asynchronously after this call: a save that
+    // lands before that first stat would never be seen. One check after the first interval covers it
+    // (the callback compares the text, so an unchanged file costs one read).
+    settle = setTimeout(kick, pollMs);
+    settle.unref();
+  }
   return {
     close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      if (settle) clearTimeout(settle);
       watcher?.close();
       if (pollMs > 0) unwatchFile(file, poll);
     },
