@@ -15,4 +15,4 @@ ENV FFMPEG_PATH=/usr/bin/ffmpeg
 EXPOSE 8080/tcp 8554/tcp 8555-8655/udp
 USER node
 # Same heap flags as bin/camgate.js's shebang (see the comment there).
-CMD ["node", "--initial-old-space-size=128", "--max-semi-space-size=16", "bin/camgate.js", "serve", "--config", "/config/cameras.yaml"]
+CMD ["node", "--initial-old-space-size=128", "--max-semi-space-size=16", "--no-memory-reducer", "bin/camgate.js", "serve", "--config", "/config/cameras.yaml"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=128 --max-semi-space-size=16
+#!/usr/bin/env -S node --initial-old-space-size=128 --max-semi-space-size=16 --no-memory-reducer
 // camgate is written in TypeScript; tsx compiles it on load, so `npx camgate` needs no build step.
 //
 // The heap flags above (also in the Dockerfile and the npm scripts) matter for ingest CPU: every

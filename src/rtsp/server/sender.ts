@@ -49,11 +49,10 @@ export interface RtpSink {
   backlog(): number;
   /** Resolves true once the backlog drained, false after `ms` without it (or when the sink closed). */
   waitDrain(ms: number): Promise<boolean>;
-  /**
-   * The RTP packets of one access unit of one track: headers to be written, payloads after them.
-   * `frame` is the stream's shared form of the same packets, when the sender uses one.
-   */
-  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[], frame?: RtpFrame): void;
+  /** The RTP packets of one access unit of one track: headers to be written, payloads after them. */
+  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[]): void;
+  /** One access unit in the stream's shared form (the same bytes for every unicast reader). */
+  sendFrame(track: SenderTrack, frame: RtpFrame): void;
   sendRtcp(track: SenderTrack, packet: Buffer): void;
 }
 
@@ -252,12 +251,12 @@ export class RtpSender {
   private sendShared(t: SenderTrack, au: AccessUnit, shared: StreamRtp): void {
     const f = shared.frame(au);
     if (!f) return;
-    this.sink.sendRtp(t, f.packets, f);
-    t.packets += f.packets.length;
+    this.sink.sendFrame(t, f);
+    t.packets += f.count;
     t.octets += f.octets;
-    this.bytesSent += f.octets + 12 * f.packets.length;
+    this.bytesSent += f.octets + 12 * f.count;
     t.ssrc = f.track.ssrc;
-    t.seq = (f.seq + f.packets.length) & 0xffff;
+    t.seq = (f.seq + f.count) & 0xffff;
     t.lastRtp = f.rtp;
     t.lastWall = au.wallclock;
     t.lastSentAt = Date.now();

@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { RtpSink, SenderTrack } from './sender.ts';
-import { frameInterleaved, type RtpFrame } from './shared.ts';
+import { forEachFramed, frameInterleaved, type RtpFrame } from './shared.ts';
 import { encodeInterleaved } from '../message.ts';
 
 /** A pair of UDP sockets, RTP on an even port and RTCP on the next one (RFC 3550 §11). */
@@ -141,16 +141,18 @@ export class InterleavedSink implements RtpSink {
     });
   }
 
-  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: { parts: Buffer[] } }[], frame?: RtpFrame): void {
+  sendFrame(track: SenderTrack, frame: RtpFrame): void {
     const ch = this.channels.get(track.trackId);
     if (!ch || this.socket.destroyed) return;
-    if (frame) {
-      // The stream's shared bytes for this channel: built by the first reader, written as is by all.
-      const b = frame.interleaved(ch[0]);
-      this.bytes += b.length;
-      this.socket.write(b);
-      return;
-    }
+    // The stream's shared bytes for this channel, written as they are by every reader.
+    const b = frame.interleaved(ch[0]);
+    this.bytes += b.length;
+    this.socket.write(b);
+  }
+
+  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: { parts: Buffer[] } }[]): void {
+    const ch = this.channels.get(track.trackId);
+    if (!ch || this.socket.destroyed) return;
     // One buffer and one write per access unit: 200 readers × every packet as its own write would
     // spend the CPU in libuv bookkeeping instead of copying bytes.
     const out = frameInterleaved(packets, ch[0]);
@@ -191,6 +193,19 @@ export class DatagramSink implements RtpSink {
         // socket closed under us: the session is ending
       }
     }
+  }
+
+  sendFrame(track: SenderTrack, frame: RtpFrame): void {
+    const d = this.dest.get(track.trackId);
+    if (!d) return;
+    forEachFramed(frame.data, (offset, length) => {
+      this.bytes += length;
+      try {
+        d.rtpSocket.send(frame.data, offset, length, d.rtpPort, d.address);
+      } catch {
+        // socket closed under us: the session is ending
+      }
+    });
   }
 
   sendRtcp(track: SenderTrack, packet: Buffer): void {
