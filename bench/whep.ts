@@ -8,7 +8,7 @@
  *     4 Mbit/s stream. Viewers: light werift clients in a child process (test/interop/whep-werift-client.ts
  *     --light: werift ICE + DTLS, then RTP sequence gaps counted on the SRTP datagrams without
  *     decrypting, so the receivers do not starve the gateway of the machine's two cores).
- * Usage: npm run bench:whep [-- --viewers 10,50,100 --seconds 10]
+ * Usage: npm run bench:whep [-- --viewers 1,10,50,100 --seconds 10 --skip-latency yes]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -260,5 +260,5 @@ async function scale(counts: number[], seconds: number): Promise<void> {
 const seconds = Number(arg('seconds', '10'));
 console.log(`bench:whep on ${process.platform} node ${process.version}`);
 if (arg('skip-latency', 'no') === 'no') await latencyAndTtff(seconds);
-await scale(arg('viewers', '10,50,100').split(',').map(Number), seconds);
+await scale(arg('viewers', '1,10,50,100').split(',').map(Number), seconds);
 process.exit(0);

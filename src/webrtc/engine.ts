@@ -10,6 +10,10 @@ import type { SendPlan } from './negotiate.ts';
 import type { SdpFrag } from './sdpfrag.ts';
 import { WhepPeer, type PeerStats } from './peer.ts';
 import { PeerFeed, StreamFanout } from './fanout.ts';
+import { useNativeX25519 } from './x25519.ts';
+
+// Every thread that runs peers does its DTLS key exchange natively (see x25519.ts).
+useNativeX25519();
 
 export type EngineIn =
   | { t: 'create'; req: number; id: string; stream: string; plans: SendPlan[]; offer: string; additionalHosts: string[]; connectTimeoutMs?: number }

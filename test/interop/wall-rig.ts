@@ -2,7 +2,7 @@
 // `camgate serve` process, and readers of the wall's tiles in a Playwright page.
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { freePort } from '../helpers/ports.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin/camgate.js');
+/** The Node flags of bin/camgate.js's shebang (`node bin/camgate.js` would run without them). */
+export const BIN_FLAGS = (readFileSync(BIN, 'utf8').split('\n')[0] ?? '').split(/\s+/).filter((a) => a.startsWith('--'));
 export const OUT_DIR = path.join(ROOT, 'test-output');
 
 /** What a tile shows, read from its data attributes and its <video>. */
@@ -137,7 +139,9 @@ export async function startServe(yaml: (ports: { http: number; rtsp: number; udp
   const udp = await freeUdpRange(40);
   const cfg = path.join(dir, 'cameras.yaml');
   writeFileSync(cfg, yaml({ http, rtsp, udp }));
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // WALL_SERVE_FLAGS: extra Node flags for the gateway (e.g. --cpu-prof when looking into bench:wall).
+  const extra = (process.env.WALL_SERVE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...BIN_FLAGS, ...extra, BIN, 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   const keep = (d: Buffer) => {
     logs = (logs + d.toString()).slice(-200_000);

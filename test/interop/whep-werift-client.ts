@@ -11,7 +11,23 @@
  *
  * Used by test/interop/whep-expiry.test.ts (a viewer killed without DELETE) and bench/whep.ts.
  */
-import { RTCDtlsTransport, RTCPeerConnection, RTCRtpCodecParameters, SrtpAuthenticationError } from 'werift';
+import dgram from 'node:dgram';
+import { syncBuiltinESMExports } from 'node:module';
+
+/**
+ * Every viewer's UDP socket gets a 4 MiB receive buffer (the kernel's usual rmem_max) instead of the
+ * 208 KiB default. One process drains all the viewers' sockets here, and when the 2-core machine
+ * descheduled it the default buffers overflowed (kernel RcvbufErrors, with 0 send errors at the
+ * gateway): the loss was the test rig's, where a browser per viewer would have kept up.
+ */
+const RCVBUF = 4 * 1024 * 1024;
+const createSocket = dgram.createSocket;
+dgram.createSocket = ((type: dgram.SocketType | dgram.SocketOptions, listener?: (msg: Buffer, rinfo: dgram.RemoteInfo) => void) =>
+  createSocket(typeof type === 'string' ? { type, recvBufferSize: RCVBUF } : { recvBufferSize: RCVBUF, ...type }, listener)) as typeof dgram.createSocket;
+syncBuiltinESMExports();
+// werift is loaded after the patch, so its sockets are made by it.
+const { RTCDtlsTransport, RTCPeerConnection, RTCRtpCodecParameters, SrtpAuthenticationError } = await import('werift');
+type RTCPeerConnection = InstanceType<typeof RTCPeerConnection>;
 
 const url = process.argv[2]!;
 const count = Number(process.argv[3] ?? '1');

@@ -12,7 +12,7 @@ const POSTER_MAX_AGE_MS = 15000;
  * The snapshot is fetched only if the first frame has not come this soon: over WebRTC it usually
  * has, and 16 snapshots (16 ffmpeg decodes) would slow the very connections they stand in for.
  */
-const POSTER_DELAY_MS = 250;
+const POSTER_DELAY_MS = 1500;
 const DRAG_THRESHOLD_PX = 8;
 const AUTH_KEY = 'camgate.wall.auth';
 

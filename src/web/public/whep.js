@@ -58,9 +58,14 @@ function sdpAttr(sdp, name) {
  * application/trickle-ice-sdpfrag PATCH (RFC 8840, RFC 9725 §4.3) when gathering completes (or after
  * GATHER_TIMEOUT_MS). Best effort: if the server refuses it, ICE still works through the
  * peer-reflexive candidates.
+ *
+ * `lazy` (no ICE servers, i.e. a LAN): the browser's own checks already give the server its address
+ * as a peer-reflexive candidate, so the PATCH is sent only if ICE has not connected after
+ * GATHER_TIMEOUT_MS. A wall opening 16 sessions otherwise queued 16 PATCHes behind the 16 POSTs on
+ * Chromium's 6 HTTP/1.1 connections, delaying the later tiles' answers.
  * @param {RTCIceCandidate[]} early candidates gathered while the POST was in flight
  */
-function trickle(pc, offerSdp, early, location, headers, etag) {
+function trickle(pc, offerSdp, early, location, headers, etag, lazy) {
   const sentInOffer = new Set(offerSdp.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:')).map((l) => l.slice(2)));
   const late = [...early];
   let sent = false;
@@ -69,6 +74,7 @@ function trickle(pc, offerSdp, early, location, headers, etag) {
     sent = true;
     clearTimeout(timer);
     pc.removeEventListener('icecandidate', onCandidate);
+    if (lazy && (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed')) return;
     const fresh = late.filter((c) => !sentInOffer.has(c.candidate));
     if (!fresh.length || pc.signalingState === 'closed') return;
     // BUNDLE: all candidates belong to the first m-section.
@@ -85,12 +91,13 @@ function trickle(pc, offerSdp, early, location, headers, etag) {
     fetch(location, { method: 'PATCH', headers: h, body: `${lines.join('\r\n')}\r\n` }).catch(() => undefined);
   };
   const onCandidate = (e) => {
-    if (!e.candidate) send();
-    else if (e.candidate.candidate) late.push(e.candidate);
+    if (!e.candidate) {
+      if (!lazy) send();
+    } else if (e.candidate.candidate) late.push(e.candidate);
   };
   const timer = setTimeout(send, GATHER_TIMEOUT_MS);
   pc.addEventListener('icecandidate', onCandidate);
-  if (pc.iceGatheringState === 'complete') send();
+  if (!lazy && pc.iceGatheringState === 'complete') send();
 }
 
 /**
@@ -157,7 +164,7 @@ export async function whepConnect({ url, authorization, audio, iceServers, signa
     if (!answer.startsWith('v=')) throw new WhepError('WHEP answer is not SDP', res.status);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     pc.removeEventListener('icecandidate', collect);
-    if (location) trickle(pc, offerSdp, early, location, headers, res.headers.get('ETag'));
+    if (location) trickle(pc, offerSdp, early, location, headers, res.headers.get('ETag'), iceServers.length === 0);
     return { pc, stream, location, close };
   } catch (e) {
     pc.removeEventListener('icecandidate', collect);
