@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, formatConfigError } from './config/load.ts';
 import { ConfigStore } from './config/save.ts';
@@ -48,6 +49,13 @@ async function serve(argv: string[]): Promise<number> {
   const rtsp = new RtspServer({ gateway, host: config.server.rtsp.host, port: config.server.rtsp.port, logger: log });
   await rtsp.listen();
   log.info(`camgate RTSP restream on rtsp://${config.server.rtsp.host || 'localhost'}:${rtsp.port}/<camera>`);
+  let rtsps: RtspServer | undefined;
+  if (config.server.rtsps && config.server.tls) {
+    const { host: h, port: p } = config.server.rtsps;
+    rtsps = new RtspServer({ gateway, host: h, port: p, logger: log, tls: { cert: readFileSync(config.server.tls.cert), key: readFileSync(config.server.tls.key) } });
+    await rtsps.listen();
+    log.info(`camgate RTSPS restream on rtsps://${h || 'localhost'}:${rtsps.port}/<camera>`);
+  }
   const statusTimer = setInterval(() => {
     for (const s of gateway.statuses()) {
       log.info({ camera: s.id, state: s.state, transport: s.transport, quality: s.quality, lastError: s.lastError ?? undefined }, `camera ${s.id}: ${s.state}`);
@@ -63,6 +71,7 @@ async function serve(argv: string[]): Promise<number> {
   clearInterval(statusTimer);
   watcher.close();
   await rtsp.close();
+  await rtsps?.close();
   await gateway.stop();
   await app.close();
   return 0;

@@ -363,9 +363,9 @@ class Checker {
   }
 
   server(e: Entry, cfg: Config): void {
-    const m = this.mapping(e.value, 'server', ['http', 'rtsp', 'webrtc', 'tls'], 'mapping', e.key);
+    const m = this.mapping(e.value, 'server', ['http', 'rtsp', 'rtsps', 'webrtc', 'tls'], 'mapping', e.key);
     if (!m) return;
-    for (const name of ['http', 'rtsp'] as const) {
+    for (const name of ['http', 'rtsp', 'rtsps'] as const) {
       const x = m.get(name);
       if (!x) continue;
       const hp = this.hostPort(x, `server.${name}`);
@@ -373,6 +373,8 @@ class Checker {
     }
     const tls = m.get('tls');
     if (tls) this.tls(tls, cfg);
+    const rtsps = m.get('rtsps');
+    if (rtsps && !tls) this.error(this.deref(rtsps.value), 'server.rtsps', 'server.rtsps needs server.tls (the certificate and key it serves)', rtsps.key);
     const w = m.get('webrtc');
     if (!w) return;
     const wm = this.mapping(w.value, 'server.webrtc', ['udpPorts', 'additionalHosts', 'iceServers'], 'mapping', w.key);

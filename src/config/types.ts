@@ -59,6 +59,8 @@ export interface Config {
     webrtc: { udpPorts: { min: number; max: number }; additionalHosts: string[]; iceServers: IceServer[] };
     /** HTTPS (and HTTP/2) on the HTTP port: PEM certificate chain and private key files, resolved against the config file's folder. */
     tls?: { cert: string; key: string };
+    /** RTSPS restream listener (RTSP over TLS with `tls`'s certificate); off unless set. */
+    rtsps?: { host: string; port: number };
   };
   hls: { partDurationMs: number; segmentDurationMs: number; segmentCount: number; alwaysRemux: boolean };
   users: UserConfig[];

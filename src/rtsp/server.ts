@@ -10,6 +10,7 @@
  * stuck; it never slows the others, because each reader has its own queue and nothing waits on it.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type dgram from 'node:dgram';
 import type { Gateway } from '../gateway.ts';
 import type { Logger } from '../camera/camera.ts';
@@ -62,6 +63,12 @@ export interface RtspServerOptions {
   maxConnections?: number;
   maxSessions?: number;
   logger?: Logger;
+  /**
+   * RTSPS (RTSP over TLS, RFC 2326 §3.2 "rtsps"): PEM certificate chain and key. Media then goes
+   * only interleaved in the TLS connection; a UDP or multicast SETUP gets 461, since plain RTP
+   * beside an encrypted control connection would defeat the point (MediaMTX sends SRTP there).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 type TransportKind = 'tcp' | 'udp' | 'multicast';
@@ -206,7 +213,7 @@ export function parseRequestPath(uri: string): { path: string; name: string; con
 
 export class RtspServer {
   readonly gateway: Gateway;
-  private readonly server: net.Server;
+  private readonly server: net.Server | tls.Server;
   private readonly conns = new Set<Connection>();
   private readonly sessions = new Map<string, Session>();
   private readonly rtp = new WeakMap<Stream, StreamRtp>();
@@ -246,8 +253,13 @@ export class RtspServer {
       interface: opts.multicast?.interface,
       bindAddress: this.host,
     });
-    this.server = net.createServer((s) => this.onConnection(s));
+    this.server = opts.tls
+      ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (s) => this.onConnection(s))
+      : net.createServer((s) => this.onConnection(s));
     this.server.on('error', (e) => this.log.error({ err: e.message }, 'rtsp server error'));
+    // A client that fails the TLS handshake (plain RTSP on the RTSPS port, a bad certificate) is
+    // dropped; it never reaches the RTSP codec.
+    if (opts.tls) this.server.on('tlsClientError', (e: Error) => this.log.debug({ err: e.message }, 'rtsps handshake failed'));
   }
 
   listen(): Promise<number> {
@@ -663,6 +675,10 @@ export class RtspServer {
         continue;
       }
       const current = s.transport;
+      if (this.opts.tls && t.lowerTransport !== 'TCP') {
+        why = 'RTSPS carries media interleaved in the TLS connection only (RTP/AVP/TCP)';
+        continue;
+      }
       if (t.lowerTransport === 'TCP') {
         if (current && current !== 'tcp') continue;
         let ch = t.interleaved;

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export type Tool = 'ffmpeg' | 'ffprobe' | 'gst-launch-1.0' | 'gst-rtsp-server' | 'chromium' | 'docker-compose';
+export type Tool = 'ffmpeg' | 'ffprobe' | 'gst-launch-1.0' | 'gst-rtsp-server' | 'chromium' | 'docker-compose' | 'openssl';
 
 /** Debian's python: it has the `gi` GStreamer bindings (the pyenv python3 on PATH does not). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';

@@ -101,6 +101,22 @@ describe('valid configs', () => {
     expect(cfg.users.map((u) => [u.name, u.role, u.cameras])).toEqual([['admin', 'admin', undefined], ['guard', 'viewer', ['lobby', 'parking-*']]]);
   });
 
+  it('server.rtsps: parsed next to server.tls; refused without it, at its line', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'camgate-rtsps-cfg-'));
+    try {
+      writeFileSync(path.join(dir, 'c.pem'), 'x');
+      writeFileSync(path.join(dir, 'k.pem'), 'x');
+      const ok = parseConfig('server:\n  rtsps: "127.0.0.1:8322"\n  tls:\n    cert: c.pem\n    key: k.pem\n', path.join(dir, 'c.yaml'));
+      expect(ok.ok && ok.config.server.rtsps).toEqual({ host: '127.0.0.1', port: 8322 });
+      expect(configOf('cameras: {}\n').server.rtsps).toBeUndefined();
+      const [e] = errorsOf('server:\n  rtsps: ":8322"\n');
+      expect([e!.path, e!.line, e!.col]).toEqual(['server.rtsps', 2, 10]);
+      expect(e!.message).toContain('needs server.tls');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('accepts the repo cameras.demo.yaml', async () => {
     const r = await loadConfigFile(path.join(ROOT, 'cameras.demo.yaml'));
     expect(r.ok).toBe(true);
