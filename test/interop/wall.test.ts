@@ -104,14 +104,14 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'chromium'))('camera wall in Chrom
       refused++;
       return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"unavailable","message":"WebRTC off for this test"}' });
     });
-    // Hold the first HLS playlist of each tile for 1.5 s, so every tile is still without a picture
-    // when its poster is due (250 ms) and the snapshot poster is observable whatever the load.
+    // Hold the first HLS playlist of each tile for 2.5 s, so every tile is still without a picture
+    // when its poster is due (1 s) and the snapshot poster is observable whatever the load.
     const held = new Set<string>();
     await page.route('**/hls/**/index.m3u8*', async (route) => {
       const key = route.request().url().split('?')[0]!;
       if (!held.has(key)) {
         held.add(key);
-        await new Promise((r) => setTimeout(r, 1500));
+        await new Promise((r) => setTimeout(r, 2500));
       }
       await route.continue();
     });
@@ -120,7 +120,7 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'chromium'))('camera wall in Chrom
     for (const t of all) expect(t.protocol, `${t.camera} protocol`).toBe('hls');
     for (const t of all) console.log(`[wall LL-HLS] ${t.camera}: first frame ${t.ttffPlayer} ms after the tile started, ${t.frames} frames`);
     expect(refused).toBeGreaterThanOrEqual(5);
-    // No tile had a picture within 250 ms (playlists held above), so every tile shows its snapshot poster.
+    // No tile had a picture within 1 s (playlists held above), so every tile shows its snapshot poster.
     for (const t of all) expect(t.poster, `${t.camera} poster`).toMatch(/^blob:/);
     const snaps = (await page.evaluate(`performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.endsWith('snapshot.jpg'))`)) as string[];
     expect(snaps.some((n) => n.endsWith('/api/cameras/cam1/sub/snapshot.jpg'))).toBe(true);

@@ -50,6 +50,8 @@ export class Player extends EventTarget {
     /** performance.now() of each step of the current connection (for diagnosis and bench:wall). */
     this.timeline = {};
     this.webrtcFailed = opts.webrtc === false;
+    /** true once the current connection's signaling is done (its WHEP POST answered, or LL-HLS) */
+    this.signaled = false;
     this.gen = 0;
     this.active = false;
     this.attempt = 0;
@@ -159,7 +161,14 @@ export class Player extends EventTarget {
     }
   }
 
+  /** The connection's signaling is done (WHEP answered, or LL-HLS started): see `signaled`. */
+  signal() {
+    this.signaled = true;
+    this.dispatchEvent(new Event('signaled'));
+  }
+
   async connectWebrtc(gen) {
+    this.signaled = false;
     this.protocol = 'webrtc';
     this.emit();
     const { authorization } = this.opts.credentials();
@@ -174,6 +183,7 @@ export class Player extends EventTarget {
         onOffer: () => (tl.offer = performance.now()),
       });
       tl.answer = performance.now();
+      this.signal();
     } catch (e) {
       if (gen !== this.gen) return;
       // 409: the camera is not streaming yet (it is (re)connecting): ask again, still over WebRTC.
@@ -226,6 +236,7 @@ export class Player extends EventTarget {
     this.protocol = 'hls';
     this.emit();
     this.timeline = { connect: performance.now() };
+    this.signal();
     const { authorization, token } = this.opts.credentials();
     const url = `/hls/${this.opts.stream}/index.m3u8`;
     let Hls;

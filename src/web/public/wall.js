@@ -9,10 +9,13 @@ const POLL_MS = 2000;
 /** A snapshot older than this is fetched again before a tile reconnects. */
 const POSTER_MAX_AGE_MS = 15000;
 /**
- * The snapshot is fetched only if the first frame has not come this soon: over WebRTC it usually
- * has, and 16 snapshots (16 ffmpeg decodes) would slow the very connections they stand in for.
+ * The snapshot is fetched only if the first frame has not come this soon, and not before the
+ * tile's WHEP POST is answered (it would take one of Chromium's 6 HTTP/1.1 connections from a POST).
+ * Each snapshot of a new keyframe is an ffmpeg run on the gateway: asked for 250 ms after start,
+ * 16 of them made a 16-tile wall's slowest tiles ~0.5 s later (bench:wall p95 2.0-2.5 s, against
+ * 1.6-1.8 s at 1 s), so the poster is for the tiles that are slow to show video.
  */
-const POSTER_DELAY_MS = 1500;
+const POSTER_DELAY_MS = 1000;
 const DRAG_THRESHOLD_PX = 8;
 const AUTH_KEY = 'camgate.wall.auth';
 
@@ -155,7 +158,10 @@ class Tile {
         this.player.start();
         clearTimeout(this.posterTimer);
         this.posterTimer = setTimeout(() => {
-          if (this.player.active && !this.player.playing) this.refreshPoster();
+          const wanted = () => this.player.active && !this.player.playing;
+          if (!wanted()) return;
+          if (this.player.signaled) this.refreshPoster();
+          else this.player.addEventListener('signaled', () => wanted() && this.refreshPoster(), { once: true });
         }, POSTER_DELAY_MS);
       }
     } else {
