@@ -40,21 +40,6 @@ const FPS = 25;
 const BITS = 40;
 const BLOCK = 16;
 
-/**
- * The camera's encoder and the viewers run behind the gateway (nice BENCH_PEER_NICE, default 10): in a
- * deployment they are other machines. At the same priority, on these 2 cores, they delayed the
- * gateway's worker threads by milliseconds whenever they woke (seen as 1-6 ms hub→worker hops).
- */
-const PEER_NICE = Number(process.env.BENCH_PEER_NICE ?? 10);
-function behind<T extends { pid?: number }>(child: T): T {
-  try {
-    if (child.pid !== undefined) os.setPriority(child.pid, PEER_NICE);
-  } catch {
-    // not allowed to change priorities here: the figures are then for equal priorities
-  }
-  return child;
-}
-
 function pct(a: number[], p: number): number {
   if (a.length === 0) return NaN;
   const s = [...a].sort((x, y) => x - y);
@@ -100,7 +85,7 @@ async function gateway(): Promise<{ gw: Gateway; base: string; service: WebRtcSe
 
 /** Live x264 encoder fed with frames stamped with the wall clock; each output chunk ends an access unit. */
 function stampedSource(stream: Stream, bitrate: string): { stop(): void } {
-  const ff = behind(spawn(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${W}x${H}`, '-r', String(FPS), '-i', 'pipe:0', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'high', '-g', String(FPS * 2), '-b:v', bitrate, '-maxrate', bitrate, '-bufsize', bitrate, '-x264-params', 'threads=1:sliced-threads=0:repeat-headers=1', '-flush_packets', '1', '-f', 'h264', 'pipe:1'], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const ff = spawn(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${W}x${H}`, '-r', String(FPS), '-i', 'pipe:0', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'high', '-g', String(FPS * 2), '-b:v', bitrate, '-maxrate', bitrate, '-bufsize', bitrate, '-x264-params', 'threads=1:sliced-threads=0:repeat-headers=1', '-flush_packets', '1', '-f', 'h264', 'pipe:1'], { stdio: ['pipe', 'pipe', 'inherit'] });
   let started = false;
   let pending: Buffer[] = [];
   const t0 = Date.now();
@@ -227,7 +212,7 @@ async function scale(counts: number[], seconds: number): Promise<void> {
     while (!g.stream.lastKeyframe()) await new Promise((r) => setTimeout(r, 50));
     for (const n of counts) {
       const client = fileURLToPath(new URL('../test/interop/whep-werift-client.ts', import.meta.url));
-      const child = behind(spawn(process.execPath, ['--import', 'tsx', client, `${g.base}/whep/bench`, String(n), '--light', '--stagger', '20'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const child = spawn(process.execPath, ['--import', 'tsx', client, `${g.base}/whep/bench`, String(n), '--light', '--stagger', '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let last = { connected: 0, packets: 0, lost: 0 };
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {

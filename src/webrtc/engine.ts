@@ -12,8 +12,9 @@ import { WhepPeer, type PeerStats } from './peer.ts';
 import { PeerFeed, StreamFanout } from './fanout.ts';
 import { useNativeX25519 } from './x25519.ts';
 
-// Every thread that runs peers does its DTLS key exchange natively (see x25519.ts).
-useNativeX25519();
+// Every thread that runs peers does its DTLS key exchange natively (see x25519.ts);
+// CAMGATE_WEBRTC_NATIVE_X25519=0 keeps werift's JavaScript X25519.
+if (process.env.CAMGATE_WEBRTC_NATIVE_X25519 !== '0') useNativeX25519();
 
 export type EngineIn =
   | { t: 'create'; req: number; id: string; stream: string; plans: SendPlan[]; offer: string; additionalHosts: string[]; connectTimeoutMs?: number }

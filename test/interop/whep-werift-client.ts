@@ -35,6 +35,7 @@ const light = process.argv.includes('--light');
 const si = process.argv.indexOf('--stagger');
 const staggerMs = si > 0 ? Number(process.argv[si + 1]) : 0;
 
+const t0 = Date.now();
 const stats = { connected: 0, packets: 0, lost: 0, failed: 0, posted: 0 };
 const lastSeq = new Map<number, number>();
 
@@ -89,7 +90,11 @@ async function viewer(): Promise<RTCPeerConnection | undefined> {
       stats.connected++;
       process.stdout.write(JSON.stringify({ event: 'connected', ...stats }) + '\n');
     }
-    if (s === 'failed') stats.failed++;
+    if (s === 'failed') {
+      stats.failed++;
+      // WHEP_CLIENT_DEBUG=1: when each failure happened, and whether the viewer had connected first.
+      if (process.env.WHEP_CLIENT_DEBUG) process.stderr.write(`viewer failed ${Date.now() - t0} ms after start, ${counted ? 'after' : 'before'} connecting\n`);
+    }
   });
   await pc.setLocalDescription(await pc.createOffer());
   const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
