@@ -64,7 +64,7 @@ export interface RtspServerOptions {
   maxSessions?: number;
   logger?: Logger;
   /**
-   * RTSPS (RTSP over TLS, RFC 2326 §3.2 "rtsps"): PEM certificate chain and key. Media then goes
+   * RTSPS (RTSP over TLS, the `rtsps` scheme of RFC 7826): PEM certificate chain and key. Media goes
    * only interleaved in the TLS connection; a UDP or multicast SETUP gets 461, since plain RTP
    * beside an encrypted control connection would defeat the point (MediaMTX sends SRTP there).
    */
