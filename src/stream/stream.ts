@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AccessUnit, TrackInfo } from './types.ts';
 import { Consumer, auBytes, type ConsumerOptions } from './consumer.ts';
+import { scavengeWhenIdle } from '../util/idle-gc.ts';
 
 export interface GopCacheLimits {
   /** Most access units kept in the GOP cache (default 2000: a 10 s GOP at 100 fps with audio). */
@@ -109,6 +110,7 @@ export class Stream extends EventEmitter {
     this.bytes += size;
     this.cache(au, size);
     for (const c of this.consumers) c.offer(au);
+    scavengeWhenIdle();
   }
 
   private cache(au: AccessUnit, size: number): void {

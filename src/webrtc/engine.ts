@@ -11,6 +11,7 @@ import type { SdpFrag } from './sdpfrag.ts';
 import { WhepPeer, type PeerStats } from './peer.ts';
 import { PeerFeed, StreamFanout } from './fanout.ts';
 import { useNativeX25519 } from './x25519.ts';
+import { scavengeWhenIdle } from '../util/idle-gc.ts';
 
 // Every thread that runs peers does its DTLS key exchange natively (see x25519.ts);
 // CAMGATE_WEBRTC_NATIVE_X25519=0 keeps werift's JavaScript X25519.
@@ -112,6 +113,7 @@ export class Engine {
       case 'au':
         this.onAu(m.stream, m.au, m.at);
         if (m.at !== undefined && this.latency.length < 4096) this.latency.push(performance.timeOrigin + performance.now() - m.at);
+        scavengeWhenIdle();
         break;
       case 'reset':
         this.streams.get(m.stream)?.reset();
