@@ -14,30 +14,12 @@ import type { RtpPayload } from '../../codecs/payload.ts';
 import { payloadSize } from '../../codecs/payload.ts';
 import { buildSenderReport } from '../../rtp/rtcp.ts';
 import { payloadsOf } from './media.ts';
-import { writeRtpHeader, type RtpFrame, type StreamRtp } from './shared.ts';
+import { mod32, writeRtpHeader, type RtpFrame, type SharedTrack, type StreamRtp } from './shared.ts';
 
 export { writeRtpHeader };
 
-const TWO32 = 4294967296;
-const mod32 = (x: number): number => ((Math.round(x) % TWO32) + TWO32) % TWO32;
-
-/** Per-track RTP state of one sender. */
-export interface SenderTrack {
-  trackId: number;
-  codec: TrackInfo['codec'];
-  clockRate: number;
-  channels: number;
-  payloadType: number;
-  ssrc: number;
-  /** Next RTP sequence number (16-bit). */
-  seq: number;
-  /** RTP time (32-bit) that corresponds to the sender's reference wall-clock instant (RTP-Info rtptime). */
-  rtpStart: number;
-  /** Unwrapped RTP time = pts + offset, per source epoch. */
-  offset?: number;
-  epoch?: number;
-  lastRtp?: number;
-  lastWall?: number;
+/** Per-track RTP state of one sender: the shared track state plus its own RTCP counters. */
+export interface SenderTrack extends SharedTrack {
   lastSentAt?: number;
   packets: number;
   octets: number;
@@ -158,7 +140,7 @@ export class RtpSender {
     return [...this.tracks.values()].map((t) => {
       let rtp = t.rtpStart;
       if (t.lastRtp !== undefined && t.lastSentAt !== undefined) rtp = t.lastRtp + ((Date.now() - t.lastSentAt) * t.clockRate) / 1000;
-      return { trackId: t.trackId, seq: t.seq, rtptime: Math.round(((rtp % TWO32) + TWO32) % TWO32) >>> 0 };
+      return { trackId: t.trackId, seq: t.seq, rtptime: mod32(rtp) };
     });
   }
 
@@ -227,7 +209,7 @@ export class RtpSender {
     const payloads = payloadsOf(au, t.channels);
     if (payloads.length === 0) return;
     const rtp = this.rtpTime(t, au);
-    const ts = ((rtp % TWO32) + TWO32) % TWO32;
+    const ts = mod32(rtp);
     const packets: { header: Buffer; payload: RtpPayload }[] = [];
     let octets = 0;
     for (const p of payloads) {
@@ -281,7 +263,7 @@ export class RtpSender {
     const sr = buildSenderReport({
       ssrc: t.ssrc,
       ntpMs: t.lastWall + elapsed,
-      rtpTime: Math.round(((rtp % TWO32) + TWO32) % TWO32),
+      rtpTime: mod32(rtp),
       packetCount: t.packets,
       octetCount: t.octets,
       cname: 'camgate',

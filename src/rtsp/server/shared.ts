@@ -44,6 +44,7 @@ export interface SharedTrack {
   ssrc: number;
   /** Next sequence number (16-bit). */
   seq: number;
+  /** RTP time (32-bit) at the reference wall-clock instant (RTP-Info rtptime). */
   rtpStart: number;
   /** Unwrapped RTP time = pts + offset, per source epoch. */
   offset?: number;
