@@ -87,9 +87,11 @@ class Samples {
   constructor(max: number) {
     this.a = new Float64Array(max);
   }
+  /** Stores a sample; returns its index, or -1 once the array is full. */
   push(v: number): number {
-    if (this.n < this.a.length) this.a[this.n] = v;
-    return this.n < this.a.length ? this.n++ : -1;
+    if (this.n >= this.a.length) return -1;
+    this.a[this.n] = v;
+    return this.n++;
   }
   max(i: number, v: number): void {
     if (i >= 0 && v > this.a[i]!) this.a[i] = v;
