@@ -19,6 +19,8 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import sdpTransform from 'sdp-transform';
+import type { Socket } from 'node:dgram';
+import { SrtpAesCmSender, SRTP_AES128_CM_HMAC_SHA1_80, SRTP_AEAD_AES_128_GCM } from '../rtp/srtp.ts';
 import type { SendPlan } from './negotiate.ts';
 import type { SdpFrag } from './sdpfrag.ts';
 
@@ -74,10 +76,44 @@ export interface PeerOptions {
   log?: (msg: string) => void;
 }
 
+/** The parts of werift's DTLS/ICE transports the direct send path uses (not in its typings). */
+interface WeriftDtls {
+  state: string;
+  srtp?: { localContext?: { profile: number; srtpSessionKey: Buffer; srtpSessionSalt: Buffer; srtpSessionAuthTag: Buffer } };
+  iceTransport: { connection: WeriftIceConnection };
+  sendRtp(payload: Buffer, header: RtpHeader): Promise<number>;
+}
+interface WeriftIceConnection {
+  nominated?: { remoteAddr: [string, number]; protocol: { transport?: { type?: string; closed?: boolean; socket?: Socket } }; packetsSent: number; bytesSent: number };
+  canSendApplicationData(): boolean;
+  send(data: Buffer): Promise<void>;
+}
+
+/** CAMGATE_WEBRTC_OWN_SRTP=0: protect RTP through werift's SRTP (a Cipher and an Hmac per packet) instead of ours. */
+const OWN_SRTP = process.env.CAMGATE_WEBRTC_OWN_SRTP !== '0';
+
+/**
+ * SRTP profiles offered to the browser's DTLS ClientHello, in our order of preference. werift
+ * prefers AEAD_AES_128_GCM; we prefer AES_CM_128_HMAC_SHA1_80 (mandatory for WebRTC, RFC 8827 6.5)
+ * because our own sender (src/rtp/srtp.ts) protects it without a native object per packet.
+ */
+export const SRTP_PROFILES = OWN_SRTP ? [SRTP_AES128_CM_HMAC_SHA1_80, SRTP_AEAD_AES_128_GCM] : [SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80];
+
 class OutTrack {
   seq = Math.floor(Math.random() * 0x10000);
+  /** SRTP rollover counter (RFC 3711 3.3.1) of `seq`: we number packets, so we know when it wraps. */
+  private roc = 0;
   readonly tsBase = Math.floor(Math.random() * 0x7fffffff);
-  private readonly cache: (RtpPacket | undefined)[] = new Array(RTX_CACHE);
+  /**
+   * Retransmission cache by sequence number: the SRTP packet as sent (own SRTP: resent as is, it
+   * never reached the browser, so it is no replay) or the RTP packet (werift's SRTP protects again).
+   */
+  private readonly cacheSeq = new Int32Array(RTX_CACHE).fill(-1);
+  private readonly cache: (Buffer | RtpPacket | undefined)[] = new Array(RTX_CACHE);
+  /** Our SRTP sender, made for werift's SRTP session keys once DTLS is up (AES-CM profile only). */
+  private srtp?: { keys: object; sender: SrtpAesCmSender };
+  /** The serialized RTP header of this track (ssrc, payload type, extensions); per packet only M, seq and ts change. */
+  private headerTemplate?: Buffer;
   /** Input pts that maps to tsBase; set by the first unit sent. */
   anchor: number | undefined;
   epoch = -1;
@@ -104,19 +140,38 @@ class OutTrack {
    * per-packet CPU on top of SRTP and the socket: an NTP time through a string split, header
    * extensions rebuilt per packet, bandwidth-estimation bookkeeping we never use.
    * What we keep: the counters and NTP/RTP pair of its sender reports, its RTCP timer, the mid.
+   * With the AES-CM profile the packet is protected by our own SRTP sender and written to the
+   * nominated pair's UDP socket: werift's path costs four promises and two native crypto objects a packet.
    */
   send(p: OutPayload, ts: number, wallclock: number): void {
     const sender = this.sender as unknown as WeriftSender;
-    const transport = this.sender.dtlsTransport;
+    const transport = this.sender.dtlsTransport as unknown as WeriftDtls;
     if (transport.state !== 'connected') return;
     if (!this.extensions) {
       const mid = sender.headerExtensions.find((e) => e.uri === SDES_MID_URI);
       this.extensions = mid && sender.mid ? [{ id: mid.id, payload: serializeSdesMid(sender.mid) }] : [];
     }
-    const header = new RtpHeader({ payloadType: this.plan.payloadType, sequenceNumber: this.seq, timestamp: ts >>> 0, marker: p.marker, ssrc: sender.ssrc, extensions: this.extensions });
-    this.seq = (this.seq + 1) & 0xffff;
-    const pkt = new RtpPacket(header, p.payload);
-    this.cache[header.sequenceNumber & (RTX_CACHE - 1)] = pkt;
+    const seq = this.seq;
+    const roc = this.roc;
+    this.seq = (seq + 1) & 0xffff;
+    if (this.seq === 0) this.roc = (roc + 1) >>> 0;
+    const srtp = this.ownSrtp(transport);
+    const slot = seq & (RTX_CACHE - 1);
+    this.cacheSeq[slot] = seq;
+    if (srtp) {
+      const header = this.header(sender);
+      header[1] = (p.marker ? 0x80 : 0) | this.plan.payloadType;
+      header.writeUInt16BE(seq, 2);
+      header.writeUInt32BE(ts >>> 0, 4);
+      const packet = srtp.protect(header, p.payload, roc);
+      this.cache[slot] = packet;
+      sendDatagram(transport, packet);
+    } else {
+      const header = new RtpHeader({ payloadType: this.plan.payloadType, sequenceNumber: seq, timestamp: ts >>> 0, marker: p.marker, ssrc: sender.ssrc, extensions: this.extensions });
+      const pkt = new RtpPacket(header, p.payload);
+      this.cache[slot] = pkt;
+      void transport.sendRtp(p.payload, header).catch(() => undefined);
+    }
     // Sender reports (RFC 3550 6.4.1) pair the camera's capture time with this RTP timestamp, so
     // the browser's A/V sync and latency estimates see the camera's clock, not our send time.
     sender.ntpTimestamp = ntpFromMs(wallclock);
@@ -127,23 +182,60 @@ class OutTrack {
       this.rtcpStarted = true;
       void sender.runRtcp();
     }
-    void transport.sendRtp(p.payload, header).catch(() => undefined);
     this.packets++;
     this.bytes += p.payload.length + 12;
+  }
+
+  private ownSrtp(transport: WeriftDtls): SrtpAesCmSender | undefined {
+    if (!OWN_SRTP) return undefined;
+    const ctx = transport.srtp?.localContext;
+    if (!ctx || ctx.profile !== SRTP_AES128_CM_HMAC_SHA1_80) return undefined;
+    if (this.srtp?.keys !== ctx) this.srtp = { keys: ctx, sender: new SrtpAesCmSender({ key: ctx.srtpSessionKey, salt: ctx.srtpSessionSalt, authKey: ctx.srtpSessionAuthTag }) };
+    return this.srtp.sender;
+  }
+
+  private header(sender: WeriftSender): Buffer {
+    if (!this.headerTemplate) {
+      const h = new RtpHeader({ payloadType: this.plan.payloadType, sequenceNumber: 0, timestamp: 0, marker: false, ssrc: sender.ssrc, extensions: this.extensions });
+      this.headerTemplate = h.serialize(h.serializeSize);
+    }
+    return this.headerTemplate;
   }
 
   /** NACK (RFC 4585 6.2.1): resend from our cache. */
   retransmit(seqs: number[]): void {
     // werift's sender answers NACKs from its own 128-packet cache, which our direct send never
     // fills: every retransmission comes from this cache.
-    const transport = this.sender.dtlsTransport;
+    const transport = this.sender.dtlsTransport as unknown as WeriftDtls;
     for (const seq of seqs) {
       this.nacked++;
-      const pkt = this.cache[seq & (RTX_CACHE - 1)];
-      if (!pkt || pkt.header.sequenceNumber !== seq) continue;
+      const slot = seq & (RTX_CACHE - 1);
+      const cached = this.cache[slot];
+      if (!cached || this.cacheSeq[slot] !== seq) continue;
       this.retransmitted++;
-      void transport.sendRtp(pkt.payload, pkt.header).catch(() => undefined);
+      if (cached instanceof RtpPacket) void transport.sendRtp(cached.payload, cached.header).catch(() => undefined);
+      else sendDatagram(transport, cached);
     }
+  }
+}
+
+/** An SRTP datagram onto the nominated ICE pair: its UDP socket directly, werift's ICE send otherwise (TCP, TURN). */
+function sendDatagram(transport: WeriftDtls, packet: Buffer): void {
+  const conn = transport.iceTransport.connection;
+  // RFC 7675: no media on a pair whose consent expired.
+  if (!conn.canSendApplicationData()) return;
+  const pair = conn.nominated!;
+  const udp = pair.protocol.transport;
+  if (udp?.type === 'udp' && udp.socket && !udp.closed) {
+    try {
+      udp.socket.send(packet, pair.remoteAddr[1], pair.remoteAddr[0]);
+    } catch {
+      return; // the socket closed under us: the session is ending
+    }
+    pair.packetsSent++;
+    pair.bytesSent += packet.length;
+  } else {
+    void conn.send(packet).catch(() => undefined);
   }
 }
 
@@ -241,6 +333,7 @@ export class WhepPeer {
   /** setRemoteDescription + answer; returns the answer SDP with host candidates (no server trickle). */
   async answer(): Promise<string> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp: this.opts.offer });
+    for (const d of this.pc.dtlsTransports) (d as unknown as { srtpProfiles: number[] }).srtpProfiles = SRTP_PROFILES;
     const transceivers = this.pc.getTransceivers();
     for (const t of transceivers) {
       const plan = this.opts.plans.find((p) => p.mLine === t.mLineIndex);

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { haveTools } from '../helpers/tools.ts';
 import { startGstCamera, type GstCamera } from '../helpers/gst-camera.ts';
 import { launchChromium } from '../helpers/browser.ts';
-import { startWhepServer, waitFor, installWhepClient, whepPlay, whepStats, type WhepServer, type InboundSample } from '../unit/webrtc/harness.ts';
+import { startWhepServer, waitFor, installWhepClient, whepPlay, whepStats, type WhepServer, type InboundSample, type WhepStatsSample } from '../unit/webrtc/harness.ts';
 
 let cam: GstCamera;
 let srv: WhepServer;
@@ -46,7 +46,7 @@ describe.runIf(ok)('WHEP in Chromium', () => {
     const page = await newPage();
     const { index, answer } = await whepPlay(page, `${srv.base}/whep/cam`);
     expect(answer).toMatch(/a=rtpmap:\d+ opus\/48000\/2/);
-    const samples: { inbound: InboundSample[]; firstFrameMs?: number }[] = [];
+    const samples: WhepStatsSample[] = [];
     const end = Date.now() + WATCH_MS;
     while (Date.now() < end) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -58,6 +58,8 @@ describe.runIf(ok)('WHEP in Chromium', () => {
     const a = audio(last)!;
     console.log(`chromium: first frame ${last.firstFrameMs?.toFixed(0)} ms after offer; frames ${frames.join(',')}; keyframes ${v.keyFramesDecoded}; freezes ${v.freezeCount}; audio samples ${a?.totalSamplesReceived}`);
     expect(v.codec).toBe('video/H264');
+    // Our own SRTP sender (src/rtp/srtp.ts) protected every packet Chromium's libsrtp accepted here.
+    expect(last.srtpCipher).toBe('SRTP_AES128_CM_HMAC_SHA1_80');
     expect(v.keyFramesDecoded).toBeGreaterThan(0);
     expect(v.frameWidth).toBe(320);
     expect(v.frameHeight).toBe(240);

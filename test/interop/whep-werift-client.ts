@@ -28,6 +28,7 @@ syncBuiltinESMExports();
 // werift is loaded after the patch, so its sockets are made by it.
 const { RTCDtlsTransport, RTCPeerConnection, RTCRtpCodecParameters, SrtpAuthenticationError } = await import('werift');
 type RTCPeerConnection = InstanceType<typeof RTCPeerConnection>;
+const { SRTP_PROFILES } = await import('../../src/webrtc/peer.ts');
 
 const url = process.argv[2]!;
 const count = Number(process.argv[3] ?? '1');
@@ -105,6 +106,9 @@ async function viewer(): Promise<RTCPeerConnection | undefined> {
     return undefined;
   }
   stats.posted++;
+  // As DTLS server werift would pick its own favourite SRTP profile (AEAD GCM); a browser takes the
+  // gateway's order (AES-CM first, see src/webrtc/peer.ts SRTP_PROFILES), so these viewers do too.
+  for (const d of pc.dtlsTransports) (d as unknown as { srtpProfiles: number[] }).srtpProfiles = [...SRTP_PROFILES];
   await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
   return pc;
 }

@@ -184,7 +184,9 @@ window.whepStats = async (i) => {
   rep.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, s.mimeType); });
   const inbound = [];
   rep.forEach((s) => { if (s.type === 'inbound-rtp') inbound.push({ ...s, t: performance.now(), codec: codecs.get(s.codecId) }); });
-  return { inbound, firstFrameMs: e.firstFrameAt, state: e.pc.connectionState };
+  let srtpCipher;
+  rep.forEach((s) => { if (s.type === 'transport') srtpCipher = s.srtpCipher; });
+  return { inbound, firstFrameMs: e.firstFrameAt, state: e.pc.connectionState, srtpCipher };
 };
 `;
 
@@ -210,6 +212,14 @@ export async function whepPlay(page: Page, url: string, opts: { audio?: boolean;
   return page.evaluate(`window.whep(${JSON.stringify(url)}, ${JSON.stringify(opts)})`) as Promise<WhepPlayResult>;
 }
 
-export async function whepStats(page: Page, index: number): Promise<{ inbound: InboundSample[]; firstFrameMs?: number; state: string }> {
-  return page.evaluate(`window.whepStats(${index})`) as Promise<{ inbound: InboundSample[]; firstFrameMs?: number; state: string }>;
+export interface WhepStatsSample {
+  inbound: InboundSample[];
+  firstFrameMs?: number;
+  state: string;
+  /** The SRTP profile of the DTLS transport (RTCTransportStats.srtpCipher), e.g. SRTP_AES128_CM_HMAC_SHA1_80. */
+  srtpCipher?: string;
+}
+
+export async function whepStats(page: Page, index: number): Promise<WhepStatsSample> {
+  return page.evaluate(`window.whepStats(${index})`) as Promise<WhepStatsSample>;
 }
