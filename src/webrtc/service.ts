@@ -42,6 +42,13 @@ export interface WebRtcServiceOptions {
   prestart?: boolean;
   /** A session not connected (ICE + DTLS) this long after its POST is freed. Default 15 s. */
   connectTimeoutMs?: number;
+  /**
+   * With workers, this many sessions run in the main thread before any goes to a worker (default 2,
+   * env CAMGATE_WEBRTC_MAIN_THREAD_VIEWERS). Their packets leave in the same turn the frame arrived:
+   * no thread hop, whose scheduling was the tail of the added latency (one viewer: p99 2.5–6.9 ms
+   * on a worker, 0.7–1.3 ms in the main thread). Kept small so fan-out never holds ingest and HTTP long.
+   */
+  mainThreadViewers?: number;
 }
 
 /** An engine that does not answer a request this long is treated as overloaded (503). */
@@ -144,6 +151,9 @@ export class WebRtcService {
   private reqSeq = 0;
   private readonly maxSessions: number;
   private readonly workerCount: number;
+  private readonly mainThreadViewers: number;
+  /** The main-thread engine that takes the first sessions when workers exist (see mainThreadViewers). */
+  private mainEngine?: EngineHandle;
   private readonly onDemandWaitMs: number;
   private readonly connectTimeoutMs: number | undefined;
   private started?: Promise<void>;
@@ -160,6 +170,8 @@ export class WebRtcService {
     this.maxSessions = opts.maxSessions ?? (process.env.CAMGATE_WEBRTC_MAX_SESSIONS ? Number(process.env.CAMGATE_WEBRTC_MAX_SESSIONS) : 200);
     const envWorkers = process.env.CAMGATE_WEBRTC_WORKERS;
     this.workerCount = opts.workers ?? (envWorkers !== undefined ? Number(envWorkers) : Math.max(1, os.availableParallelism()));
+    const envMain = process.env.CAMGATE_WEBRTC_MAIN_THREAD_VIEWERS;
+    this.mainThreadViewers = Math.max(0, opts.mainThreadViewers ?? (envMain !== undefined ? Number(envMain) : 2)) || 0;
     this.onDemandWaitMs = opts.onDemandWaitMs ?? 8000;
     const envConnect = process.env.CAMGATE_WEBRTC_CONNECT_TIMEOUT_MS;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? (envConnect ? Number(envConnect) : undefined);
@@ -182,11 +194,19 @@ export class WebRtcService {
     // shrink when idle. The flag is process-wide and read when each isolate's heap is set up, so it
     // is set before the workers start. CAMGATE_WEBRTC_MEMORY_REDUCER=1 keeps V8's default.
     if (process.env.CAMGATE_WEBRTC_MEMORY_REDUCER !== '1') v8.setFlagsFromString('--no-memory-reducer');
-    const { min, max } = this.gateway.config.server.webrtc.udpPorts;
+    const { max } = this.gateway.config.server.webrtc.udpPorts;
+    let { min } = this.gateway.config.server.webrtc.udpPorts;
     const count = Math.max(1, this.workerCount);
-    const span = Math.floor((max - min + 1) / count);
     const perSession = hostAddressCount();
     const engines: EngineHandle[] = [];
+    // The main-thread engine's ports come off the bottom of the range, when the workers keep some.
+    const mainPorts = this.workerCount > 0 ? this.mainThreadViewers * perSession : 0;
+    if (mainPorts > 0 && max - min + 1 >= mainPorts + count * perSession) {
+      this.mainEngine = this.inlineEngine(count, [min, min + mainPorts - 1], this.mainThreadViewers, perSession);
+      engines.push(this.mainEngine);
+      min += mainPorts;
+    }
+    const span = Math.floor((max - min + 1) / count);
     for (let k = 0; k < count; k++) {
       const lo = min + k * span;
       const hi = k === count - 1 ? max : lo + span - 1;
@@ -361,7 +381,13 @@ export class WebRtcService {
     }
   }
 
+  /** Sessions per thread: the main-thread engine's and each worker's (tests, diagnostics). */
+  placement(): { main: number; workers: number[] } {
+    return { main: this.mainEngine?.sessions ?? 0, workers: this.engines.filter((e) => e !== this.mainEngine).map((e) => e.sessions) };
+  }
+
   private pickEngine(): EngineHandle | undefined {
+    if (this.mainEngine && this.mainEngine.sessions < this.mainEngine.portCapacity) return this.mainEngine;
     let best: EngineHandle | undefined;
     for (const e of this.engines) if (e.sessions < e.portCapacity && (!best || e.sessions < best.sessions)) best = e;
     return best;
@@ -438,6 +464,7 @@ export class WebRtcService {
     for (const id of [...this.sessions.keys()]) this.close(id, 'server shutting down');
     const engines = this.engines;
     this.engines = [];
+    this.mainEngine = undefined;
     this.started = undefined;
     await Promise.all(engines.map((e) => e.terminate().catch(() => undefined)));
   }
