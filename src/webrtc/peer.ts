@@ -219,6 +219,35 @@ class OutTrack {
   }
 }
 
+/** CAMGATE_WEBRTC_DTLS_EARLY=0: keep werift's 100 ms wait before the DTLS ClientHello. */
+const DTLS_EARLY = process.env.CAMGATE_WEBRTC_DTLS_EARLY !== '0';
+
+interface WeriftDtlsStart {
+  role: string;
+  dtls?: { connect(): Promise<void> };
+  onStateChange: { subscribe(f: (s: string) => void): unknown };
+}
+
+/**
+ * werift's DTLS client (we answer a=setup:active) waits a fixed 100 ms after ICE connects before
+ * it sends its ClientHello. No browser needs that wait: Chromium keeps a ClientHello that arrives
+ * before its own DTLS has started. So the handshake starts at once, and werift's own later call
+ * gets the handshake already under way.
+ */
+function helloAtOnce(d: WeriftDtlsStart): void {
+  d.onStateChange.subscribe((state) => {
+    if (state !== 'connecting') return;
+    // The DtlsClient is created right after this state change, in the same synchronous run.
+    queueMicrotask(() => {
+      const dtls = d.dtls;
+      if (d.role !== 'client' || !dtls) return;
+      const handshake = dtls.connect();
+      handshake.catch(() => undefined); // werift's own call reports failures
+      dtls.connect = () => handshake;
+    });
+  });
+}
+
 /** An SRTP datagram onto the nominated ICE pair: its UDP socket directly, werift's ICE send otherwise (TCP, TURN). */
 function sendDatagram(transport: WeriftDtls, packet: Buffer): void {
   const conn = transport.iceTransport.connection;
@@ -333,7 +362,10 @@ export class WhepPeer {
   /** setRemoteDescription + answer; returns the answer SDP with host candidates (no server trickle). */
   async answer(): Promise<string> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp: this.opts.offer });
-    for (const d of this.pc.dtlsTransports) (d as unknown as { srtpProfiles: number[] }).srtpProfiles = SRTP_PROFILES;
+    for (const d of this.pc.dtlsTransports) {
+      (d as unknown as { srtpProfiles: number[] }).srtpProfiles = SRTP_PROFILES;
+      if (DTLS_EARLY) helloAtOnce(d as unknown as WeriftDtlsStart);
+    }
     const transceivers = this.pc.getTransceivers();
     for (const t of transceivers) {
       const plan = this.opts.plans.find((p) => p.mLine === t.mLineIndex);
