@@ -224,28 +224,61 @@ const DTLS_EARLY = process.env.CAMGATE_WEBRTC_DTLS_EARLY !== '0';
 
 interface WeriftDtlsStart {
   role: string;
-  dtls?: { connect(): Promise<void> };
+  dtls?: WeriftDtlsClient;
   onStateChange: { subscribe(f: (s: string) => void): unknown };
 }
 
-/**
- * werift's DTLS client (we answer a=setup:active) waits a fixed 100 ms after ICE connects before
- * it sends its ClientHello. No browser needs that wait: Chromium keeps a ClientHello that arrives
- * before its own DTLS has started. So the handshake starts at once, and werift's own later call
- * gets the handshake already under way.
- */
-function helloAtOnce(d: WeriftDtlsStart): void {
+/** The parts of werift's DtlsClient (DtlsSocket) touched here (not in its typings). */
+export interface WeriftDtlsClient {
+  connect(): Promise<void>;
+  /** Called by the socket with each run of reassembled handshake messages. */
+  onHandleHandshakes: (assembled: { msg_type: number }[]) => Promise<void>;
+  dtls: { flight: number };
+}
+
+/** DTLS HandshakeType hello_verify_request (RFC 6347 4.3.2). */
+const HELLO_VERIFY_REQUEST = 3;
+
+/** Adjusts werift's DTLS client of this transport once it exists (we answer a=setup:active, so it is one). */
+function onDtlsClient(d: WeriftDtlsStart): void {
   d.onStateChange.subscribe((state) => {
     if (state !== 'connecting') return;
     // The DtlsClient is created right after this state change, in the same synchronous run.
     queueMicrotask(() => {
       const dtls = d.dtls;
       if (d.role !== 'client' || !dtls) return;
-      const handshake = dtls.connect();
-      handshake.catch(() => undefined); // werift's own call reports failures
-      dtls.connect = () => handshake;
+      ignoreRepeatedHelloVerify(dtls);
+      if (DTLS_EARLY) helloAtOnce(dtls);
     });
   });
+}
+
+/**
+ * A DTLS server that answers slowly sees our ClientHello twice (we retransmit after 500 ms) and
+ * answers both with a HelloVerifyRequest. werift's client throws on the second one, which it gets
+ * after it has already sent the ClientHello with the cookie (flight 3), and the handshake fails.
+ * That was the 1–9 failed setups at 100 viewers. The server's cookie is the same both times, so
+ * the repeated request is dropped and the handshake goes on (RFC 6347 4.2.1: the ClientHello
+ * with the cookie is already on its way and is retransmitted by its own timer).
+ */
+export function ignoreRepeatedHelloVerify(dtls: WeriftDtlsClient): void {
+  const handle = dtls.onHandleHandshakes;
+  dtls.onHandleHandshakes = (assembled) => {
+    if (dtls.dtls.flight >= 3) assembled = assembled.filter((h) => h.msg_type !== HELLO_VERIFY_REQUEST);
+    return assembled.length ? handle(assembled) : Promise.resolve();
+  };
+}
+
+/**
+ * werift's DTLS client waits a fixed 100 ms after ICE connects before it sends its ClientHello.
+ * No browser needs that wait: Chromium keeps a ClientHello that arrives before its own DTLS has
+ * started. So the handshake starts at once, and werift's own later call gets the handshake already
+ * under way.
+ */
+function helloAtOnce(dtls: WeriftDtlsClient): void {
+  const handshake = dtls.connect();
+  handshake.catch(() => undefined); // werift's own call reports failures
+  dtls.connect = () => handshake;
 }
 
 /** An SRTP datagram onto the nominated ICE pair: its UDP socket directly, werift's ICE send otherwise (TCP, TURN). */
@@ -364,7 +397,7 @@ export class WhepPeer {
     await this.pc.setRemoteDescription({ type: 'offer', sdp: this.opts.offer });
     for (const d of this.pc.dtlsTransports) {
       (d as unknown as { srtpProfiles: number[] }).srtpProfiles = SRTP_PROFILES;
-      if (DTLS_EARLY) helloAtOnce(d as unknown as WeriftDtlsStart);
+      onDtlsClient(d as unknown as WeriftDtlsStart);
     }
     const transceivers = this.pc.getTransceivers();
     for (const t of transceivers) {

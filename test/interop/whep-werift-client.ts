@@ -94,7 +94,10 @@ async function viewer(): Promise<RTCPeerConnection | undefined> {
     if (s === 'failed') {
       stats.failed++;
       // WHEP_CLIENT_DEBUG=1: when each failure happened, and whether the viewer had connected first.
-      if (process.env.WHEP_CLIENT_DEBUG) process.stderr.write(`viewer failed ${Date.now() - t0} ms after start, ${counted ? 'after' : 'before'} connecting\n`);
+      if (process.env.WHEP_CLIENT_DEBUG) {
+        const d = pc.dtlsTransports[0] as unknown as { state: string; role: string; iceTransport: { state: string } } | undefined;
+        process.stderr.write(`viewer failed ${Date.now() - t0} ms after start, ${counted ? 'after' : 'before'} connecting (ICE ${pc.iceConnectionState}, ICE transport ${d?.iceTransport.state}, DTLS ${d?.state} as ${d?.role})\n`);
+      }
     }
   });
   await pc.setLocalDescription(await pc.createOffer());
