@@ -1,12 +1,15 @@
 /**
- * WHEP viewers made of werift peers (an independent SRTP/RTCP implementation), against a gateway
- * with worker threads: the first two sessions run in the main thread, the third on a worker, and
- * every one of them decrypts our SRTP and gets a NACKed packet again (RFC 4585 6.2.1), byte for
- * byte, from the retransmission cache. A NACK for a packet older than the cache gets nothing.
+ * WHEP viewers made of werift peers (an independent SRTP/RTCP implementation) against a gateway with
+ * worker threads:
+ * - RTCP sender reports map RTP time to the camera's wall clock (RFC 3550 6.4.1);
+ * - a PLI (RFC 4585 6.3.1) is answered at once with the cached keyframe, and counted;
+ * - the first two sessions run in the main thread, the third on a worker, and each decrypts our SRTP
+ *   and gets a NACKed packet again (RFC 4585 6.2.1), byte for byte, from the retransmission cache;
+ *   a NACK for a packet older than the cache gets nothing. Both are counted in the session stats.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { GenericNack, ProtectionProfileAes128CmHmacSha1_80, RTCPeerConnection, RTCRtpCodecParameters, RtcpTransportLayerFeedback, type RtpPacket } from 'werift';
+import { GenericNack, PictureLossIndication, ProtectionProfileAes128CmHmacSha1_80, RtcpPayloadSpecificFeedback, RtcpSrPacket, RTCPeerConnection, RTCRtpCodecParameters, RtcpTransportLayerFeedback, type RtpPacket } from 'werift';
 import { Gateway } from '../../src/gateway.ts';
 import type { Config } from '../../src/config/types.ts';
 import { whepRoutes } from '../../src/webrtc/routes.ts';
@@ -44,9 +47,22 @@ afterAll(async () => {
 
 interface Viewer {
   pc: RTCPeerConnection;
+  id: string;
   got: Map<number, Buffer[]>;
   ssrc: number;
   received: number;
+  /** Arrival (Date.now()) and RTP timestamp of each packet, and the NAL type it starts or carries. */
+  arrivals: { at: number; ts: number; nal: number }[];
+  /** Sender reports: NTP time (ms since 1970) and the RTP timestamp paired with it. */
+  reports: { ntpMs: number; rtp: number }[];
+}
+
+/** The NAL unit type an H.264 RTP payload carries (STAP-A: its first unit; FU-A: the fragmented unit's). */
+function nalType(p: Buffer): number {
+  const t = p[0]! & 0x1f;
+  if (t === 24) return p[3]! & 0x1f;
+  if (t === 28) return p[1]! & 0x1f;
+  return t;
 }
 
 async function viewer(): Promise<Viewer> {
@@ -56,12 +72,19 @@ async function viewer(): Promise<Viewer> {
       video: [new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }], parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f' })],
     },
   });
-  const v: Viewer = { pc, got: new Map(), ssrc: 0, received: 0 };
   const t = pc.addTransceiver('video', { direction: 'recvonly' });
+  const v: Viewer = { pc, id: '', got: new Map(), ssrc: 0, received: 0, arrivals: [], reports: [] };
+  t.receiver.onRtcp.subscribe((p) => {
+    if (!(p instanceof RtcpSrPacket)) return;
+    const ntp = p.senderInfo.ntpTimestamp;
+    const ntpMs = (Number(ntp >> 32n) - 2208988800) * 1000 + (Number(ntp & 0xffffffffn) / 2 ** 32) * 1000;
+    v.reports.push({ ntpMs, rtp: p.senderInfo.rtpTimestamp });
+  });
   t.onTrack.subscribe((track) =>
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
       v.received++;
       v.ssrc = rtp.header.ssrc;
+      v.arrivals.push({ at: Date.now(), ts: rtp.header.timestamp, nal: nalType(rtp.payload) });
       const list = v.got.get(rtp.header.sequenceNumber) ?? [];
       list.push(Buffer.from(rtp.payload));
       v.got.set(rtp.header.sequenceNumber, list);
@@ -70,6 +93,7 @@ async function viewer(): Promise<Viewer> {
   await pc.setLocalDescription(await pc.createOffer());
   const r = await fetch(`${base}/whep/demo`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
   expect(r.status).toBe(201);
+  v.id = r.headers.get('location')!.split('/').pop()!;
   // werift, as the DTLS server here, would pick its own favourite (AEAD GCM); a browser, as the
   // DTLS server, takes the client's order, which puts AES-CM first (our own SRTP sender's profile).
   for (const d of pc.dtlsTransports) (d as unknown as { srtpProfiles: number[] }).srtpProfiles = [ProtectionProfileAes128CmHmacSha1_80];
@@ -77,7 +101,44 @@ async function viewer(): Promise<Viewer> {
   return v;
 }
 
+/** WHEP DELETE, then the peer: the session is gone from the gateway at once. */
+async function hangUp(v: Viewer): Promise<void> {
+  if (v.id) expect((await fetch(`${base}/whep/sessions/${v.id}`, { method: 'DELETE' })).status).toBe(200);
+  await v.pc.close();
+}
+
 describe('WHEP viewers on the main thread and on a worker', () => {
+  it('sender reports carry the camera clock; a PLI is answered with the cached keyframe at once, and counted', async () => {
+    const v = await viewer();
+    try {
+      await waitFor(() => v.reports.length >= 2 && v.received >= 100, 15_000, 'two sender reports');
+      // RFC 3550 6.4.1: NTP time ↔ RTP timestamp. The demo camera stamps each frame with the wall
+      // clock when it is published, so a live packet's RTP time mapped through the latest report lands
+      // within a few frames of its arrival (the first-frame burst at the start is left out).
+      const sr = v.reports[v.reports.length - 1]!;
+      const live = v.arrivals.slice(-50);
+      const offsets = live.map((a) => a.at - (sr.ntpMs + (((a.ts - sr.rtp) | 0) / 90)));
+      console.log(`sender report mapping: arrival − NTP(rtp) ${Math.min(...offsets).toFixed(0)}…${Math.max(...offsets).toFixed(0)} ms`);
+      for (const o of offsets) expect(Math.abs(o)).toBeLessThan(300);
+
+      // PLI (RFC 4585 6.3.1) right after a keyframe: the next one from the camera is a whole GOP away,
+      // so an IDR within 300 ms can only be the cached keyframe sent again.
+      await waitFor(() => v.arrivals.length > 0 && v.arrivals[v.arrivals.length - 1]!.nal === 5, 10_000, 'a keyframe');
+      const gop = gw.camera('demo')!.status().quality.keyframeIntervalMs;
+      expect(gop).toBeGreaterThan(900);
+      await new Promise((r) => setTimeout(r, 150));
+      const sentAt = Date.now();
+      const pli = new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: 1, mediaSsrc: v.ssrc }) });
+      await v.pc.dtlsTransports[0]!.sendRtcp([pli]);
+      await waitFor(() => v.arrivals.some((a) => a.at >= sentAt && (a.nal === 5 || a.nal === 7)), 300, 'keyframe after PLI');
+      await waitFor(() => (service.stats(v.id)?.keyframesResent ?? 0) >= 1, 5_000, 'PLI counted');
+      expect(service.stats(v.id)!.keyframeRequests).toBe(1);
+      expect(service.stats(v.id)!.keyframesResent).toBe(1);
+    } finally {
+      await hangUp(v);
+    }
+  }, 40_000);
+
   it('two sessions run in the main thread and the third on a worker; each answers a NACK from its cache', async () => {
     const viewers: Viewer[] = [];
     try {
@@ -97,9 +158,13 @@ describe('WHEP viewers on the main thread and on a worker', () => {
         await waitFor(() => (v.got.get(target)?.length ?? 0) >= 2, 5_000, `retransmission of ${target}`);
         expect(v.got.get(target)![1]!.equals(first)).toBe(true);
         expect(v.got.get(tooOld)).toBeUndefined();
+        // Counted where the sessions' stats are kept (posted by the engines once a second).
+        await waitFor(() => (service.stats(v.id)?.retransmitted ?? 0) >= 1, 5_000, 'retransmission counted');
+        expect(service.stats(v.id)!.nacks).toBe(2);
+        expect(service.stats(v.id)!.retransmitted).toBe(1);
       }
     } finally {
-      for (const v of viewers) await v.pc.close();
+      for (const v of viewers) await hangUp(v);
     }
   }, 60_000);
 });
