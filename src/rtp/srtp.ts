@@ -97,7 +97,10 @@ export class SrtpAesCmSender {
       k0 = this.batchSlot(roc * 0x10000 + seq, ssrc) * KEYSTREAM_SLOT;
       ks = this.keystream;
     } else {
-      ks = this.ecb.update(this.counterBlocks(ssrc, roc, seq, (n + 15) >>> 4));
+      const count = (n + 15) >>> 4;
+      const blocks = this.counterBlocks(ssrc, count);
+      this.writeIndex(blocks, 0, count, roc, seq);
+      ks = this.ecb.update(blocks.subarray(0, count << 4));
       k0 = 0;
     }
     let i = 0;
@@ -148,7 +151,7 @@ export class SrtpAesCmSender {
     const k = index - this.batchStart;
     if (ssrc === this.batchSsrc && k >= 0 && k < KEYSTREAM_BATCH) return k;
     const perPacket = KEYSTREAM_SLOT >>> 4;
-    const blocks = this.counterBlocks(ssrc, 0, 0, perPacket * KEYSTREAM_BATCH);
+    const blocks = this.counterBlocks(ssrc, perPacket * KEYSTREAM_BATCH);
     for (let p = 0; p < KEYSTREAM_BATCH; p++) {
       const i = index + p;
       const roc = Math.floor(i / 0x10000) >>> 0;
@@ -166,8 +169,8 @@ export class SrtpAesCmSender {
     return 0;
   }
 
-  /** `count` counter blocks for one packet (ROC, SEQ), numbered from 0. */
-  private counterBlocks(ssrc: number, roc: number, seq: number, count: number): Buffer {
+  /** At least `count` counter blocks with k_s ⊕ SSRC in place; the index and block number are the caller's (writeIndex). */
+  private counterBlocks(ssrc: number, count: number): Buffer {
     if (this.blocks.length < count << 4 || ssrc !== this.blockSsrc) {
       const size = Math.max(count, this.blocks.length >>> 4, (KEYSTREAM_SLOT >>> 4) * KEYSTREAM_BATCH);
       const b = Buffer.alloc(size << 4);
@@ -182,8 +185,7 @@ export class SrtpAesCmSender {
       this.blocks = b;
       this.blockSsrc = ssrc;
     }
-    this.writeIndex(this.blocks, 0, count, roc, seq);
-    return this.blocks.subarray(0, count << 4);
+    return this.blocks;
   }
 
   /** Bytes 8..13 (k_s ⊕ ROC ‖ SEQ) and 14..15 (the block number, from 0) of `count` blocks from block `at`. */

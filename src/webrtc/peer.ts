@@ -112,6 +112,7 @@ class OutTrack {
   private readonly cache: (Buffer | RtpPacket | undefined)[] = new Array(RTX_CACHE);
   /** Our SRTP sender, made for werift's SRTP session keys once DTLS is up (AES-CM profile only). */
   private srtp?: { keys: object; sender: SrtpAesCmSender };
+  private lastWallclock = NaN;
   /** The serialized RTP header of this track (ssrc, payload type, extensions); per packet only M, seq and ts change. */
   private headerTemplate?: Buffer;
   /** Input pts that maps to tsBase; set by the first unit sent. */
@@ -174,7 +175,11 @@ class OutTrack {
     }
     // Sender reports (RFC 3550 6.4.1) pair the camera's capture time with this RTP timestamp, so
     // the browser's A/V sync and latency estimates see the camera's clock, not our send time.
-    sender.ntpTimestamp = ntpFromMs(wallclock);
+    if (wallclock !== this.lastWallclock) {
+      // Per access unit, not per packet: the NTP time is a BigInt.
+      this.lastWallclock = wallclock;
+      sender.ntpTimestamp = ntpFromMs(wallclock);
+    }
     sender.rtpTimestamp = ts >>> 0;
     sender.packetCount = (sender.packetCount + 1) >>> 0;
     sender.octetCount = (sender.octetCount + p.payload.length) >>> 0;
