@@ -4,12 +4,14 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Gateway } from '../gateway.ts';
 import { apiRoutes } from '../api/routes.ts';
 import { webRoutes } from '../web/routes.ts';
-import { whepRoutes } from '../webrtc/routes.ts';
+import { whepRoutes, type WhepRoutesOptions } from '../webrtc/routes.ts';
 import { hlsRoutes } from '../hls/routes.ts';
 
 export interface HttpServerOptions {
   gateway: Gateway;
   logger: PinoLogger;
+  /** WebRTC service options and a hook that receives the service (tests and benchmarks). */
+  webrtc?: Pick<WhepRoutesOptions, 'webrtc' | 'onService'>;
 }
 
 /** The one fastify server: the API now; HLS, WHEP, metrics and the wall register here too. */
@@ -36,7 +38,7 @@ export async function buildHttpServer(opts: HttpServerOptions) {
   });
   await app.register(apiRoutes, { gateway: opts.gateway });
   await app.register(webRoutes, { gateway: opts.gateway });
-  await app.register(whepRoutes, { gateway: opts.gateway });
+  await app.register(whepRoutes, { gateway: opts.gateway, ...opts.webrtc });
   await app.register(hlsRoutes, { gateway: opts.gateway });
   return app;
 }

@@ -8,41 +8,19 @@
  *   a NACK for a packet older than the cache gets nothing. Both are counted in the session stats.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Fastify, { type FastifyInstance } from 'fastify';
 import { GenericNack, PictureLossIndication, ProtectionProfileAes128CmHmacSha1_80, RtcpPayloadSpecificFeedback, RtcpSrPacket, RTCPeerConnection, RTCRtpCodecParameters, RtcpTransportLayerFeedback, type RtpPacket } from 'werift';
-import { Gateway } from '../../src/gateway.ts';
-import type { Config } from '../../src/config/types.ts';
-import { whepRoutes } from '../../src/webrtc/routes.ts';
-import type { WebRtcService } from '../../src/webrtc/service.ts';
 import { RTX_CACHE } from '../../src/webrtc/peer.ts';
-import { silent, waitFor } from '../unit/webrtc/harness.ts';
+import { startWhepServer, waitFor, type WhepServer } from '../unit/webrtc/harness.ts';
 
-let gw: Gateway;
-let app: FastifyInstance;
-let service!: WebRtcService;
-let base: string;
+let srv: WhepServer;
 
 beforeAll(async () => {
-  const min = 20000 + Math.floor(Math.random() * 40000);
-  const config: Config = {
-    server: { http: { host: '127.0.0.1', port: 0 }, rtsp: { host: '127.0.0.1', port: 0 }, webrtc: { udpPorts: { min, max: min + 49 }, additionalHosts: [], iceServers: [] } },
-    hls: { partDurationMs: 200, segmentDurationMs: 1000, segmentCount: 7, alwaysRemux: false },
-    users: [],
-    cameras: [{ id: 'demo', name: 'demo', url: 'builtin:demo', transport: 'tcp', audio: 'auto', onDemand: false, enabled: true, tags: [] }],
-  };
-  gw = new Gateway(config, silent);
-  gw.start();
-  app = Fastify();
-  await app.register(whepRoutes, { gateway: gw, webrtc: { workers: 2, mainThreadViewers: 2 }, onService: (s) => (service = s) });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const a = app.server.address();
-  base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  await waitFor(() => !!gw.hub.get('demo')?.lastKeyframe(), 20_000, 'demo keyframe');
+  srv = await startWhepServer({ cameras: [{ id: 'demo' }], udpSpan: 50, webrtc: { workers: 2, mainThreadViewers: 2 } });
+  await waitFor(() => !!srv.gateway.hub.get('demo')?.lastKeyframe(), 20_000, 'demo keyframe');
 }, 30_000);
 
 afterAll(async () => {
-  await app?.close();
-  await gw?.stop();
+  await srv?.close();
 });
 
 interface Viewer {
@@ -91,7 +69,7 @@ async function viewer(): Promise<Viewer> {
     }),
   );
   await pc.setLocalDescription(await pc.createOffer());
-  const r = await fetch(`${base}/whep/demo`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
+  const r = await fetch(`${srv.base}/whep/demo`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp });
   expect(r.status).toBe(201);
   v.id = r.headers.get('location')!.split('/').pop()!;
   // werift, as the DTLS server here, would pick its own favourite (AEAD GCM); a browser, as the
@@ -103,7 +81,7 @@ async function viewer(): Promise<Viewer> {
 
 /** WHEP DELETE, then the peer: the session is gone from the gateway at once. */
 async function hangUp(v: Viewer): Promise<void> {
-  if (v.id) expect((await fetch(`${base}/whep/sessions/${v.id}`, { method: 'DELETE' })).status).toBe(200);
+  if (v.id) expect((await fetch(`${srv.base}/whep/sessions/${v.id}`, { method: 'DELETE' })).status).toBe(200);
   await v.pc.close();
 }
 
@@ -124,16 +102,16 @@ describe('WHEP viewers on the main thread and on a worker', () => {
       // PLI (RFC 4585 6.3.1) right after a keyframe: the next one from the camera is a whole GOP away,
       // so an IDR within 300 ms can only be the cached keyframe sent again.
       await waitFor(() => v.arrivals.length > 0 && v.arrivals[v.arrivals.length - 1]!.nal === 5, 10_000, 'a keyframe');
-      const gop = gw.camera('demo')!.status().quality.keyframeIntervalMs;
+      const gop = srv.gateway.camera('demo')!.status().quality.keyframeIntervalMs;
       expect(gop).toBeGreaterThan(900);
       await new Promise((r) => setTimeout(r, 150));
       const sentAt = Date.now();
       const pli = new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: 1, mediaSsrc: v.ssrc }) });
       await v.pc.dtlsTransports[0]!.sendRtcp([pli]);
       await waitFor(() => v.arrivals.some((a) => a.at >= sentAt && (a.nal === 5 || a.nal === 7)), 300, 'keyframe after PLI');
-      await waitFor(() => (service.stats(v.id)?.keyframesResent ?? 0) >= 1, 5_000, 'PLI counted');
-      expect(service.stats(v.id)!.keyframeRequests).toBe(1);
-      expect(service.stats(v.id)!.keyframesResent).toBe(1);
+      await waitFor(() => (srv.service.stats(v.id)?.keyframesResent ?? 0) >= 1, 5_000, 'PLI counted');
+      expect(srv.service.stats(v.id)!.keyframeRequests).toBe(1);
+      expect(srv.service.stats(v.id)!.keyframesResent).toBe(1);
     } finally {
       await hangUp(v);
     }
@@ -143,7 +121,7 @@ describe('WHEP viewers on the main thread and on a worker', () => {
     const viewers: Viewer[] = [];
     try {
       for (let i = 0; i < 3; i++) viewers.push(await viewer());
-      const placed = service.placement();
+      const placed = srv.service.placement();
       expect(placed.main).toBe(2);
       expect(placed.workers.reduce((a, b) => a + b, 0)).toBe(1);
       for (const v of viewers) {
@@ -159,9 +137,9 @@ describe('WHEP viewers on the main thread and on a worker', () => {
         expect(v.got.get(target)![1]!.equals(first)).toBe(true);
         expect(v.got.get(tooOld)).toBeUndefined();
         // Counted where the sessions' stats are kept (posted by the engines once a second).
-        await waitFor(() => (service.stats(v.id)?.retransmitted ?? 0) >= 1, 5_000, 'retransmission counted');
-        expect(service.stats(v.id)!.nacks).toBe(2);
-        expect(service.stats(v.id)!.retransmitted).toBe(1);
+        await waitFor(() => (srv.service.stats(v.id)?.retransmitted ?? 0) >= 1, 5_000, 'retransmission counted');
+        expect(srv.service.stats(v.id)!.nacks).toBe(2);
+        expect(srv.service.stats(v.id)!.retransmitted).toBe(1);
       }
     } finally {
       for (const v of viewers) await hangUp(v);

@@ -7,11 +7,13 @@ import type { Page } from 'playwright-core';
 import { Gateway } from '../../../src/gateway.ts';
 import { buildHttpServer } from '../../../src/http/server.ts';
 import type { CameraConfig, Config, IceServer, UserConfig } from '../../../src/config/types.ts';
+import type { WebRtcService, WebRtcServiceOptions } from '../../../src/webrtc/service.ts';
 
 export const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 export interface WhepServer {
   gateway: Gateway;
+  service: WebRtcService;
   base: string;
   udp: { min: number; max: number };
   close(): Promise<void>;
@@ -23,6 +25,7 @@ export async function startWhepServer(o: {
   additionalHosts?: string[];
   iceServers?: IceServer[];
   udpSpan?: number;
+  webrtc?: WebRtcServiceOptions;
 }): Promise<WhepServer> {
   const span = o.udpSpan ?? 200;
   const min = 20000 + Math.floor(Math.random() * 40000);
@@ -38,12 +41,14 @@ export async function startWhepServer(o: {
   };
   const gateway = new Gateway(config, silent);
   gateway.start();
-  const app = await buildHttpServer({ gateway, logger: pino({ level: 'silent' }) });
+  let service!: WebRtcService;
+  const app = await buildHttpServer({ gateway, logger: pino({ level: 'silent' }), webrtc: { webrtc: o.webrtc, onService: (s) => (service = s) } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
     gateway,
+    service,
     base: `http://127.0.0.1:${port}`,
     udp: { min, max: min + span - 1 },
     close: async () => {
