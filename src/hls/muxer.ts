@@ -259,10 +259,14 @@ export class HlsMuxer extends EventEmitter {
     return this.current && this.current.parts.length > 0 ? this.current.msn : this.segments[this.segments.length - 1]?.msn;
   }
 
+  /** Requests held in waitFor() right now (a muxer with a held request is not idle). */
+  waiting = 0;
+
   /** Resolves true when pred() holds (checked after every update), false after timeoutMs. */
   waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
     if (pred()) return Promise.resolve(true);
     if (this.stopped) return Promise.resolve(false);
+    this.waiting++;
     return new Promise((resolve) => {
       const check = () => {
         if (pred()) done(true);
@@ -271,6 +275,7 @@ export class HlsMuxer extends EventEmitter {
       const done = (v: boolean) => {
         clearTimeout(timer);
         this.off('update', check);
+        this.waiting--;
         resolve(v);
       };
       const timer = setTimeout(() => done(false), timeoutMs);

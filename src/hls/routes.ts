@@ -139,6 +139,7 @@ export class HlsService {
     const now = Date.now();
     const always = this.gateway.config.hls.alwaysRemux;
     for (const [name, e] of this.muxers) {
+      if (e.muxer.waiting > 0) e.lastRequest = now; // a held blocking request is a viewer too
       if (now - e.lastRequest < this.idleMs) continue;
       if (always && !e.muxer.isStopped && this.gateway.hub.get(name) === e.muxer.stream) {
         e.release?.();
@@ -283,6 +284,11 @@ export async function hlsRoutes(app: FastifyInstance, opts: HlsRoutesOptions): P
       if (part !== undefined && msn === undefined) return sendError(reply, 400, 'bad_request', '_HLS_part requires _HLS_msn');
       const skip = q._HLS_skip === 'YES' || q._HLS_skip === 'v2';
       if (!(await waitReady())) return notReady();
+      // A muxer that just started (from the GOP cache) has one segment: hls.js (1.7) starts in it
+      // and then re-loads its parts in a loop, frozen for 2–6 s, until later segments push it out
+      // (test/interop/hls-latency.test.ts). So the media playlist waits for two complete segments,
+      // as gohlslib does for fMP4; at most 3 target durations (a longer GOP than assumed still plays).
+      if (muxer.segments.length < 2) await muxer.waitFor(() => muxer.segments.length >= 2, 3 * muxer.targetDuration * 1000);
       const suffix = uriSuffix({ token, session: typeof q.session === 'string' ? viewer.id : undefined });
       if (msn === undefined) return sendPlaylist(req, reply, mediaPlaylist(muxer, suffix, { skip }), 'max-age=1');
       const last = muxer.lastMsn!;

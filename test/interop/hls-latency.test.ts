@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
 import pino from 'pino';
 import { Gateway } from '../../src/gateway.ts';
 import { buildHttpServer } from '../../src/http/server.ts';
@@ -51,7 +52,7 @@ afterAll(async () => {
   await cam?.stop();
 });
 
-it('burned-in clock: stamps decode from every frame, display follows capture, keepLive reaches PART-HOLD-BACK', async () => {
+it('burned-in clock: stamps decode from every frame, display follows capture, keepLive reaches PART-HOLD-BACK', { timeout: 90_000 }, async () => {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
@@ -62,10 +63,10 @@ it('burned-in clock: stamps decode from every frame, display follows capture, ke
 <script type="module">
 import { HLS_LIVE_CONFIG, keepLive } from '/wall/hls-live.js';
 const v = document.getElementById('v');
-const s = window.s = { t0: performance.now(), g2g: [], lat: [], target: 0, fatal: [] };
+const s = window.s = { t0: performance.now(), g2g: [], lat: [], target: 0, fatal: [], stalls: 0 };
 const hls = new Hls({ ...HLS_LIVE_CONFIG });
 keepLive(hls, v);
-hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) s.fatal.push(d.details); });
+hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) s.fatal.push(d.details); if (d.details === 'bufferStalledError') s.stalls++; });
 watchStamps(v, (st) => s.g2g.push({ t: performance.now() - s.t0, v: st.g2g }));
 setInterval(() => { if (hls.targetLatency) { s.lat.push({ t: performance.now() - s.t0, v: hls.latency }); s.target = hls.targetLatency; } }, 250);
 hls.loadSource('/hls/cam/index.m3u8'); hls.attachMedia(v);
@@ -75,7 +76,11 @@ hls.loadSource('/hls/cam/index.m3u8'); hls.attachMedia(v);
     await page.goto(`${base}/latency.html`);
     await page.waitForFunction('window.s && window.s.g2g.length > 0', null, { timeout: 20_000 });
     await page.waitForTimeout(14_000);
-    const r = (await page.evaluate(`({ ...window.s, errors: window.stampErrors, now: performance.now() - window.s.t0, playlist: '' })`)) as {
+    const r = (await page.evaluate(
+      `({ ...window.s, errors: window.stampErrors, now: performance.now() - window.s.t0, decoded: document.getElementById('v').getVideoPlaybackQuality().totalVideoFrames })`,
+    )) as {
+      stalls: number;
+      decoded: number;
       g2g: { t: number; v: number }[];
       lat: { t: number; v: number }[];
       target: number;
@@ -91,12 +96,25 @@ hls.loadSource('/hls/cam/index.m3u8'); hls.attachMedia(v);
     console.log(
       `burned-in clock: ${g2g.length} stamped frames (${r.errors} unreadable); glass-to-glass first ${r.g2g[0]!.v.toFixed(0)} ms, ` +
         `last 5 s p50 ${p50(tail).toFixed(0)} ms (min ${tail[0]!.toFixed(0)}, max ${tail[tail.length - 1]!.toFixed(0)}); ` +
-        `hls.latency last 5 s p50 ${p50(latTail).toFixed(3)} s, target (PART-HOLD-BACK) ${r.target.toFixed(3)} s`,
+        `hls.latency last 5 s p50 ${p50(latTail).toFixed(3)} s, target (PART-HOLD-BACK) ${r.target.toFixed(3)} s; ` +
+        `${r.decoded} frames decoded, ${r.stalls} stalls, load average ${loadavg()[0]!.toFixed(2)}`,
     );
+    // frames presented per second of the page, with the last glass-to-glass of each second: shows a
+    // start-up freeze (hls.js re-loading the first segment's parts, fixed in src/hls/routes.ts)
+    const perSecond: string[] = [];
+    for (let sec = 0; sec * 1000 < r.now; sec++) {
+      const xs = r.g2g.filter((x) => x.t >= sec * 1000 && x.t < sec * 1000 + 1000);
+      perSecond.push(`${xs.length}${xs.length ? `/${Math.round(xs[xs.length - 1]!.v)}` : ''}`);
+    }
+    console.log(`frames/last g2g per second: ${perSecond.join(' ')}`);
     expect(r.fatal).toEqual([]);
     // ~14 s at 15 fps = 210 frames; a loaded 2-core CI box (camera encoder, Chromium's software
     // decoder and other suites on the same cores) presents fewer, but most must come through
     expect(g2g.length).toBeGreaterThanOrEqual(100);
+    // no freeze once playing: hls.js used to re-load the parts of a lone first segment for 2–6 s
+    let maxGap = 0;
+    for (let i = 1; i < r.g2g.length; i++) maxGap = Math.max(maxGap, r.g2g[i]!.t - r.g2g[i - 1]!.t);
+    expect(maxGap).toBeLessThan(1500);
     // the blocks survive H.264: nearly every frame decodes with a valid checksum
     expect(r.errors).toBeLessThanOrEqual(g2g.length * 0.05);
     // causality: a frame is displayed after it was captured, and not absurdly later (clock sanity)
@@ -111,4 +129,4 @@ hls.loadSource('/hls/cam/index.m3u8'); hls.attachMedia(v);
   } finally {
     await browser.close();
   }
-}, 90_000);
+});

@@ -39,9 +39,10 @@ describe('HLS routes (demo camera, open access)', () => {
   let gw: Gateway;
   let app: Awaited<ReturnType<typeof buildHttpServer>>;
   beforeAll(async () => {
-    gw = gatewayFrom('cameras:\n  demo:\n    url: builtin:demo\n');
+    gw = gatewayFrom('cameras:\n  demo:\n    url: builtin:demo\n  fresh:\n    url: builtin:demo\n');
     app = await buildHttpServer({ gateway: gw, logger: log });
     await onlineWithGop(gw, 'demo');
+    await onlineWithGop(gw, 'fresh');
   });
   afterAll(async () => {
     await app.close();
@@ -88,7 +89,11 @@ describe('HLS routes (demo camera, open access)', () => {
     const base = `/hls/demo/${uri}&`;
     expect((await app.inject({ url: `${base}_HLS_part=1` })).statusCode).toBe(400);
     expect((await app.inject({ url: `${base}_HLS_msn=abc` })).statusCode).toBe(400);
-    const pl = HLS.parse((await app.inject({ url: `/hls/demo/${uri}` })).body) as HLS.types.MediaPlaylist;
+    // Read the playlist right after a part appeared: the last part and MSN then hold for ~200 ms.
+    const cur = HLS.parse((await app.inject({ url: `/hls/demo/${uri}` })).body) as HLS.types.MediaPlaylist;
+    const curLast = cur.segments[cur.segments.length - 1]!;
+    const curPart = (curLast.parts ?? []).filter((p) => !p.hint).length;
+    const pl = HLS.parse((await app.inject({ url: `${base}_HLS_msn=${curLast.mediaSequenceNumber}&_HLS_part=${curPart}` })).body) as HLS.types.MediaPlaylist;
     const lastSeg = pl.segments[pl.segments.length - 1]!;
     const lastMsn = lastSeg.mediaSequenceNumber;
     const lastPart = lastSeg.parts!.filter((p) => !p.hint).length - 1;
@@ -150,6 +155,20 @@ describe('HLS routes (demo camera, open access)', () => {
     expect(gw.sessions.get(id)).toBeUndefined();
     expect((await app.inject({ url: `/hls/demo/${uri}`, headers: { 'user-agent': 'kick-me' } })).statusCode).toBe(404);
   });
+
+  it('is held until two complete segments exist (hls.js loop-loads the parts of a lone first segment)', async () => {
+    const mv = await app.inject({ url: '/hls/fresh/index.m3u8' });
+    expect(mv.statusCode).toBe(200);
+    // 'fresh' has no muxer yet: it starts from the GOP cache, inside its first segment; without the
+    // hold this playlist would list no complete segment at all.
+    const res = await app.inject({ url: `/hls/fresh/${mediaUri(mv.body)}` });
+    expect(res.statusCode).toBe(200);
+    const pl = HLS.parse(res.body) as HLS.types.MediaPlaylist;
+    expect(pl.segments.filter((s) => s.uri).length).toBeGreaterThanOrEqual(2);
+    // and a blocking request made right away for a part beyond the first segment is answered too
+    const blocking = await app.inject({ url: `/hls/fresh/${mediaUri(mv.body)}&_HLS_msn=${(pl.mediaSequenceBase ?? 0) + 2}&_HLS_part=0` });
+    expect(blocking.statusCode).toBe(200);
+  }, 20_000);
 
   it('503 when nothing new is produced within 3 target durations (camera stopped)', async () => {
     const pl = HLS.parse((await app.inject({ url: '/hls/demo/stream.m3u8' })).body) as HLS.types.MediaPlaylist;
