@@ -16,7 +16,7 @@ import { newSessionId } from '../stream/sessions.ts';
 import { findFfmpeg } from '../util/ffmpeg.ts';
 import { authorizeStream } from '../http/guard.ts';
 import { HlsMuxer, chooseHlsTracks } from './muxer.ts';
-import { MEDIA_PLAYLIST, mediaPlaylist, multivariantPlaylist, uriSuffix } from './playlist.ts';
+import { MEDIA_PLAYLIST, mediaPlaylist, multivariantPlaylist, partHoldBack, uriSuffix } from './playlist.ts';
 
 /** A muxer with no request for this long is stopped (unless alwaysRemux). */
 export const IDLE_MS = 30_000;
@@ -285,10 +285,13 @@ export async function hlsRoutes(app: FastifyInstance, opts: HlsRoutesOptions): P
       const skip = q._HLS_skip === 'YES' || q._HLS_skip === 'v2';
       if (!(await waitReady())) return notReady();
       // A muxer that just started (from the GOP cache) has one segment: hls.js (1.7) starts in it
-      // and then re-loads its parts in a loop, frozen for 2–6 s, until later segments push it out
-      // (test/interop/hls-latency.test.ts). So the media playlist waits for two complete segments,
-      // as gohlslib does for fMP4; at most 3 target durations (a longer GOP than assumed still plays).
-      if (muxer.segments.length < 2) await muxer.waitFor(() => muxer.segments.length >= 2, 3 * muxer.targetDuration * 1000);
+      // and then re-loads its parts in a loop, frozen for 2–6 s (test/interop/hls-latency.test.ts).
+      // So the media playlist waits until hls.js's start point (PART-HOLD-BACK behind the edge)
+      // lies past the first segment, with a part to spare: one complete segment and 2 parts more
+      // than PART-HOLD-BACK after it (~2 s at a 2 s GOP; gohlslib waits for two fMP4 segments).
+      // At most 3 target durations: a GOP longer than assumed still plays.
+      const startable = () => muxer.segments.length >= 2 || (muxer.segments.length === 1 && (muxer.openSegment?.duration ?? 0) >= partHoldBack(muxer) + 2 * muxer.partTarget - 1e-6);
+      if (!startable()) await muxer.waitFor(startable, 3 * muxer.targetDuration * 1000);
       const suffix = uriSuffix({ token, session: typeof q.session === 'string' ? viewer.id : undefined });
       if (msn === undefined) return sendPlaylist(req, reply, mediaPlaylist(muxer, suffix, { skip }), 'max-age=1');
       const last = muxer.lastMsn!;
