@@ -168,7 +168,7 @@ describe('HLS routes (demo camera, open access)', () => {
     // (PART-HOLD-BACK 0.6 s behind the edge) falls after the first segment, with a part to spare
     const complete = pl.segments.filter((s) => s.uri).length;
     const open = pl.segments.filter((s) => !s.uri).flatMap((s) => s.parts ?? []).filter((p) => !p.hint);
-    const openSec = open.reduce((a, p) => a + p.duration, 0);
+    const openSec = open.reduce((a, p) => a + (p.duration ?? 0), 0);
     console.log(`first media playlist of a new muxer: ${complete} complete segment(s), ${openSec.toFixed(1)} s of parts after them`);
     expect(complete >= 2 || (complete === 1 && openSec >= 0.6 + 2 * 0.2 - 1e-6)).toBe(true);
     // and a blocking request made right away for a part beyond the first segment is answered too
