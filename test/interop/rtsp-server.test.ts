@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { haveTools } from '../helpers/tools.ts';
-import { startGstCamera, type GstCamera } from '../helpers/gst-camera.ts';
+import { startGstCamera, rtspsrcRead, type GstCamera } from '../helpers/gst-camera.ts';
 import { probeUrl, type ProbedStream } from '../helpers/ffprobe.ts';
 import { RawRtspClient, startServer } from '../unit/rtsp/server-helpers.ts';
 import { loadDemoClip } from '../../src/camera/demo.ts';
@@ -36,22 +36,8 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: n
   });
 }
 
-/** GStreamer rtspsrc over TCP: decodes `frames` video frames; returns the decoded size. */
-/**
- * GStreamer rtspsrc decodes `frames` video buffers. Success is the pipeline's EOS (the sink got them
- * all), as in test/helpers/gst-camera.ts rtspsrcRead: gst-launch sometimes exits 1 afterwards, when
- * its TEARDOWN races the server closing the connection.
- */
-async function gstRead(url: string, frames = 15, retry = true): Promise<{ eos: boolean; width?: number; height?: number; out: string }> {
-  const r = await run('gst-launch-1.0', ['-v', 'rtspsrc', `location=${url}`, 'protocols=tcp', 'latency=200', 'name=s', 's.', '!', 'application/x-rtp,media=video', '!', 'decodebin', '!', 'videoconvert', '!', 'video/x-raw', '!', 'fakesink', `num-buffers=${frames}`], 40_000);
-  const m = /fakesink0\.GstPad:sink: caps = video\/x-raw.*?width=\(int\)(\d+), height=\(int\)(\d+)/.exec(r.stdout);
-  const eos = r.stdout.includes('Got EOS from element "pipeline0"');
-  // gst-launch links the video pad only once rtspsrc has created it; a first audio buffer that comes
-  // before that meets no linked pad at all and rtspsrc stops with "not-linked" (seen once in CI, on
-  // the H.265+PCMA stream, 22 ms in). That is the test pipeline's race, not the server's: run it again.
-  if (!eos && retry && r.stdout.includes('reason not-linked')) return gstRead(url, frames, false);
-  return { eos, ...(m ? { width: Number(m[1]), height: Number(m[2]) } : {}), out: r.stdout.slice(-2000) + r.stderr.slice(-2000) };
-}
+/** GStreamer rtspsrc over TCP decodes `frames` video buffers (success is the pipeline's EOS). */
+const gstRead = (url: string, frames = 15) => rtspsrcRead(url, { numBuffers: frames, latencyMs: 200, timeoutMs: 40_000 });
 
 const video = (s: { streams: ProbedStream[] }) => s.streams.find((x) => x.codec_type === 'video');
 const audio = (s: { streams: ProbedStream[] }) => s.streams.find((x) => x.codec_type === 'audio');

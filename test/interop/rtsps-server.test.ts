@@ -12,24 +12,10 @@ import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { haveTools } from '../helpers/tools.ts';
+import { rtspsrcRead } from '../helpers/gst-camera.ts';
 import { probeUrl } from '../helpers/ffprobe.ts';
 import { freePort } from '../helpers/ports.ts';
 import { BIN, BIN_FLAGS, freeUdpRange } from './wall-rig.ts';
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const keep = (d: Buffer) => (out = (out + d.toString()).slice(-100_000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
 
 describe.skipIf(!haveTools('ffprobe', 'gst-launch-1.0', 'openssl'))('RTSPS restream', () => {
   let serve: ChildProcess | undefined;
@@ -92,13 +78,9 @@ describe.skipIf(!haveTools('ffprobe', 'gst-launch-1.0', 'openssl'))('RTSPS restr
   }, 40_000);
 
   it('GStreamer rtspsrc decodes it over TLS', async () => {
-    const r = await run(
-      'gst-launch-1.0',
-      ['-v', 'rtspsrc', `location=${url()}`, 'tls-validation-flags=0', 'protocols=tcp', 'latency=200', 'name=s', 's.', '!', 'application/x-rtp,media=video', '!', 'decodebin', '!', 'videoconvert', '!', 'video/x-raw', '!', 'fakesink', 'num-buffers=20'],
-      40_000,
-    );
-    expect(r.out, r.out.slice(-3000)).toContain('Got EOS from element "pipeline0"');
-    expect(r.out).toMatch(/fakesink0\.GstPad:sink: caps = video\/x-raw.*width=\(int\)640, height=\(int\)360/);
+    const r = await rtspsrcRead(url(), { numBuffers: 20, latencyMs: 200, timeoutMs: 40_000, extraArgs: ['tls-validation-flags=0'] });
+    expect(r.eos, r.out).toBe(true);
+    expect([r.width, r.height]).toEqual([640, 360]);
   }, 45_000);
 
   it('refuses UDP over RTSPS with 461 and drops plain RTSP at the TLS handshake, then still serves', async () => {
