@@ -95,9 +95,9 @@ const phases: Record<string, number[]> = {
 };
 async function collectPhases(page: Page): Promise<void> {
   const tls = (await page.evaluate('[...window.camgateWall.wall.tiles.values()].map((t) => t.player.timeline)')) as Timeline[];
-  // Chromium opens at most 6 HTTP/1.1 connections per host: the 16 POSTs wait their turn.
+  // Chromium opens at most 6 HTTP/1.1 connections per host: POSTs may wait their turn.
   const queued = (await page.evaluate(
-    `performance.getEntriesByType('resource').filter((e) => /\\/whep\\/[^s]/.test(e.name) && e.requestStart > 0).map((e) => e.requestStart - e.startTime)`,
+    `performance.getEntriesByType('resource').filter((e) => /\\/whep(\\?|\\/[^s])/.test(e.name) && e.initiatorType === 'fetch' && e.requestStart > 0).map((e) => e.requestStart - e.startTime)`,
   )) as number[];
   phases['  of it queued for a connection']!.push(...queued);
   for (const t of tls) {
@@ -186,7 +186,8 @@ async function main(): Promise<void> {
 
     // LL-HLS: the same wall with WHEP refused, so every tile falls back.
     await page.goto('about:blank');
-    await page.route('**/whep/**', (r) => r.fulfill({ status: 503, body: '{"error":"unavailable","message":"bench: WebRTC off"}', contentType: 'application/json' }));
+    // Both WHEP endpoints: the wall's bundled session (POST /whep?streams=…) and each tile's own.
+    await page.route(/\/whep([/?]|$)/, (r) => r.fulfill({ status: 503, body: '{"error":"unavailable","message":"bench: WebRTC off"}', contentType: 'application/json' }));
     await new Promise((r) => setTimeout(r, 1500));
     const hls = await loadWall(page, serve.base);
     console.log(`protocols: ${hls.protocols.join(',')}`);

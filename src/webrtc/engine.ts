@@ -9,7 +9,7 @@ import type { AccessUnit } from '../stream/types.ts';
 import type { SendPlan } from './negotiate.ts';
 import type { SdpFrag } from './sdpfrag.ts';
 import { WhepPeer, type PeerStats } from './peer.ts';
-import { PeerFeed, StreamFanout } from './fanout.ts';
+import { Pacer, PeerFeed, StreamFanout } from './fanout.ts';
 import { useNativeX25519 } from './x25519.ts';
 import { scavengeWhenIdle } from '../util/idle-gc.ts';
 
@@ -21,6 +21,8 @@ export type EngineIn =
   | { t: 'create'; req: number; id: string; stream: string; plans: SendPlan[]; offer: string; additionalHosts: string[]; connectTimeoutMs?: number }
   | { t: 'patch'; req: number; id: string; frag: SdpFrag }
   | { t: 'close'; id: string; reason: string }
+  /** A bundled session stops sending one of its streams (the tile closed, or the viewer was kicked). */
+  | { t: 'drop'; id: string; stream: string }
   | { t: 'au'; stream: string; au: AccessUnit; /** performance.timeOrigin + now() when the main thread posted it */ at?: number }
   | { t: 'reset'; stream: string };
 
@@ -28,7 +30,7 @@ export type EngineOut =
   | { t: 'res'; req: number; ok: true; answer?: string; restart?: { ufrag: string; pwd: string; candidates: string[]; mid?: string }; etag?: number }
   | { t: 'res'; req: number; ok: false; status: number; message: string }
   | { t: 'closed'; id: string; reason: string }
-  | { t: 'stats'; sessions: { id: string; stats: PeerStats & { keyframesResent: number } }[] }
+  | { t: 'stats'; sessions: { id: string; stats: PeerStats & { keyframesResent: number }; bytesByStream: Record<string, number> }[] }
   | { t: 'ack'; stream: string; n: number }
   | { t: 'latency'; samples: number[] };
 
@@ -89,8 +91,16 @@ function toBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
+interface PeerEntry {
+  peer: WhepPeer;
+  /** Per stream the peer sends: its feed (one, or several in a bundled session). */
+  feeds: Map<string, PeerFeed>;
+  /** Shared by the peer's feeds: bursts of all its streams leave at one bounded rate. */
+  pacer?: Pacer;
+}
+
 export class Engine {
-  private readonly peers = new Map<string, { peer: WhepPeer; feed?: PeerFeed; stream: string }>();
+  private readonly peers = new Map<string, PeerEntry>();
   private readonly streams = new Map<string, StreamFanout>();
   private readonly acks = new Map<string, number>();
   /** werift picks an ICE port by probing the range; setups run one at a time so two never pick the same port. */
@@ -131,6 +141,14 @@ export class Engine {
       case 'close':
         this.peers.get(m.id)?.peer.close(m.reason);
         break;
+      case 'drop': {
+        const e = this.peers.get(m.id);
+        const feed = e?.feeds.get(m.stream);
+        if (!e || !feed) break;
+        e.feeds.delete(m.stream);
+        this.streams.get(m.stream)?.feeds.delete(feed);
+        break;
+      }
     }
   }
 
@@ -201,8 +219,11 @@ export class Engine {
   }
 
   private async createOn(m: Extract<EngineIn, { t: 'create' }>, portRange: [number, number] | undefined): Promise<'ok' | 'failed' | 'no-candidate'> {
-    const fan = this.fanout(m.stream);
-    const entry: { peer: WhepPeer; feed?: PeerFeed; stream: string } = { peer: undefined as unknown as WhepPeer, stream: m.stream };
+    // A session sends one stream, or several (bundled: each plan names its stream).
+    const streamOf = (p: SendPlan) => p.stream ?? m.stream;
+    const entry: PeerEntry = { peer: undefined as unknown as WhepPeer, feeds: new Map(), pacer: new Pacer(() => peer.isClosed) };
+    // The fan-outs exist from now on, so their GOP caches fill while ICE and DTLS come up.
+    for (const p of m.plans) this.fanout(streamOf(p));
     let ownsBlock = this.ports !== undefined && portRange !== undefined;
     const peer = new WhepPeer({
       id: m.id,
@@ -213,7 +234,8 @@ export class Engine {
       connectTimeoutMs: m.connectTimeoutMs,
       log: this.opts.log,
       onClose: (reason) => {
-        if (entry.feed) fan.feeds.delete(entry.feed);
+        for (const [stream, feed] of entry.feeds) this.streams.get(stream)?.feeds.delete(feed);
+        entry.feeds.clear();
         if (ownsBlock) {
           ownsBlock = false;
           this.ports!.give(portRange!);
@@ -225,7 +247,8 @@ export class Engine {
       },
       onKeyframeRequest: (plan) => {
         const i = peer.tracks.findIndex((t) => t.plan === plan);
-        entry.feed?.resendGop(i, fan.gopUnits());
+        const stream = streamOf(plan);
+        entry.feeds.get(stream)?.resendGop(i, this.fanout(stream).gopUnits());
       },
     });
     entry.peer = peer;
@@ -237,11 +260,19 @@ export class Engine {
         peer.close('no candidate gathered');
         return 'no-candidate';
       }
-      entry.feed = new PeerFeed(peer, m.stream);
+      const byStream = new Map<string, number[]>();
+      peer.tracks.forEach((t, i) => {
+        const s = streamOf(t.plan);
+        byStream.set(s, [...(byStream.get(s) ?? []), i]);
+      });
+      for (const [stream, indices] of byStream) entry.feeds.set(stream, new PeerFeed(peer, stream, indices, entry.pacer));
       peer.onConnected = () => {
-        if (!entry.feed || peer.isClosed) return;
-        entry.feed.startFromGop(fan.gopUnits());
-        fan.feeds.add(entry.feed);
+        if (peer.isClosed) return;
+        for (const [stream, feed] of entry.feeds) {
+          const fan = this.fanout(stream);
+          feed.startFromGop(fan.gopUnits());
+          fan.feeds.add(feed);
+        }
       };
       if (peer.connected) peer.onConnected();
       this.opts.post({ t: 'res', req: m.req, ok: true, answer, etag: peer.etag });
@@ -275,7 +306,16 @@ export class Engine {
       this.latency = [];
     }
     if (this.peers.size === 0) return;
-    const sessions = [...this.peers.entries()].map(([id, e]) => ({ id, stats: { ...e.peer.stats(), keyframesResent: e.feed?.keyframesResent ?? 0 } }));
+    const sessions = [...this.peers.entries()].map(([id, e]) => {
+      let keyframesResent = 0;
+      for (const f of e.feeds.values()) keyframesResent += f.keyframesResent;
+      const bytesByStream: Record<string, number> = {};
+      for (const t of e.peer.tracks) {
+        const s = t.plan.stream ?? '';
+        bytesByStream[s] = (bytesByStream[s] ?? 0) + t.bytes;
+      }
+      return { id, stats: { ...e.peer.stats(), keyframesResent }, bytesByStream };
+    });
     this.opts.post({ t: 'stats', sessions });
   }
 

@@ -6,7 +6,7 @@
 import { H264Packetizer } from '../codecs/h264/packetizer.ts';
 import { H265Packetizer } from '../codecs/h265/packetizer.ts';
 import type { AccessUnit } from '../stream/types.ts';
-import type { OutPayload, WhepPeer } from './peer.ts';
+import type { OutPayload, OutTrack, WhepPeer } from './peer.ts';
 
 /** RTP payload budget (the issue's 1200 bytes: fits any path MTU with SRTP, extensions and TURN). */
 export const RTP_MTU = 1200;
@@ -45,23 +45,83 @@ interface TrackState {
   base: number;
   epoch: number;
   lastOut?: number;
-  queue: { p: OutPayload; ts: number; wc: number }[];
   lastKeyframeResend: number;
 }
 
-/** Per-peer sending state, kept beside the peer so the peer class stays protocol-only. */
+/**
+ * Paces one peer's packets: up to BURST_PACKETS_PER_TICK leave at once, the rest at that rate per
+ * millisecond, in order. Shared by every feed of a peer, so a bundled session (16 tiles' GOP bursts
+ * on one socket at connect) is bounded like a single stream: the browser's one UDP socket has one
+ * receive buffer.
+ */
+export class Pacer {
+  private readonly queue: { out: OutTrack; p: OutPayload; ts: number; wc: number }[] = [];
+  private head = 0;
+  private windowStart = -Infinity;
+  private used = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly closed: () => boolean) {}
+
+  get idle(): boolean {
+    return this.head >= this.queue.length;
+  }
+
+  send(out: OutTrack, payloads: OutPayload[], ts: number, wc: number): void {
+    let k = 0;
+    if (this.idle) {
+      // What fits in this millisecond's budget leaves now (a live frame: all of it), the rest is queued.
+      const now = performance.now();
+      if (now - this.windowStart >= 1) {
+        this.windowStart = now;
+        this.used = 0;
+      }
+      const n = Math.min(payloads.length, BURST_PACKETS_PER_TICK - this.used);
+      for (; k < n; k++) out.send(payloads[k]!, ts, wc);
+      this.used += n;
+      if (k === payloads.length) return;
+    }
+    for (; k < payloads.length; k++) this.queue.push({ out, p: payloads[k]!, ts, wc });
+    this.timer ??= setTimeout(() => this.tick(), 1);
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    if (this.closed()) {
+      this.queue.length = 0;
+      this.head = 0;
+      return;
+    }
+    const end = Math.min(this.queue.length, this.head + BURST_PACKETS_PER_TICK);
+    for (; this.head < end; this.head++) {
+      const q = this.queue[this.head]!;
+      q.out.send(q.p, q.ts, q.wc);
+    }
+    this.windowStart = performance.now();
+    this.used = BURST_PACKETS_PER_TICK;
+    if (this.head >= this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else this.timer = setTimeout(() => this.tick(), 1);
+  }
+}
+
+/** Per-peer sending state for one stream, kept beside the peer so the peer class stays protocol-only. */
 export class PeerFeed {
   readonly states = new Map<number, TrackState>();
-  private pacing = false;
   keyframesResent = 0;
 
+  /**
+   * @param indices the peer's tracks this feed sends (all of them, or a bundled session's tracks of `stream`)
+   * @param pacer shared by the peer's feeds
+   */
   constructor(
     readonly peer: WhepPeer,
     readonly stream: string,
+    readonly indices: number[] = peer.tracks.map((_, i) => i),
+    private readonly pacer: Pacer = new Pacer(() => peer.isClosed),
   ) {
-    for (let i = 0; i < peer.tracks.length; i++) {
-      this.states.set(i, { base: peer.tracks[i]!.tsBase, epoch: -1, queue: [], lastKeyframeResend: 0 });
-    }
+    for (const i of indices) this.states.set(i, { base: peer.tracks[i]!.tsBase, epoch: -1, lastKeyframeResend: 0 });
   }
 
   private sourceTrack(i: number): number {
@@ -73,7 +133,7 @@ export class PeerFeed {
   deliver(unit: WireUnit): void {
     if (!this.peer.connected || this.peer.isClosed) return;
     const au = unit.au;
-    for (let i = 0; i < this.peer.tracks.length; i++) {
+    for (const i of this.indices) {
       if (this.sourceTrack(i) !== au.track) continue;
       const out = this.peer.tracks[i]!;
       const st = this.states.get(i)!;
@@ -97,7 +157,7 @@ export class PeerFeed {
    * exactly on time (no standing latency). See docs/design.md "WHEP".
    */
   startFromGop(gop: WireUnit[]): void {
-    for (let i = 0; i < this.peer.tracks.length; i++) {
+    for (const i of this.indices) {
       const out = this.peer.tracks[i]!;
       if (out.plan.kind !== 'video') continue;
       const units = gop.filter((u) => u.au.track === out.plan.track);
@@ -140,41 +200,8 @@ export class PeerFeed {
   }
 
   private send(i: number, payloads: OutPayload[], ts: number, wc: number): void {
-    const st = this.states.get(i)!;
-    st.lastOut = ts;
-    if (st.queue.length === 0 && payloads.length <= BURST_PACKETS_PER_TICK) {
-      const out = this.peer.tracks[i]!;
-      for (const p of payloads) out.send(p, ts, wc);
-      return;
-    }
-    for (const p of payloads) st.queue.push({ p, ts, wc });
-    this.pace();
-  }
-
-  /** Drains queued packets BURST_PACKETS_PER_TICK per millisecond, in order, per track. */
-  private pace(): void {
-    if (this.pacing) return;
-    this.pacing = true;
-    const tick = () => {
-      if (this.peer.isClosed) {
-        this.pacing = false;
-        return;
-      }
-      let pending = false;
-      for (const [i, st] of this.states) {
-        const out = this.peer.tracks[i]!;
-        const n = Math.min(BURST_PACKETS_PER_TICK, st.queue.length);
-        for (let k = 0; k < n; k++) {
-          const q = st.queue[k]!;
-          out.send(q.p, q.ts, q.wc);
-        }
-        st.queue.splice(0, n);
-        if (st.queue.length > 0) pending = true;
-      }
-      if (pending) setTimeout(tick, 1);
-      else this.pacing = false;
-    };
-    tick();
+    this.states.get(i)!.lastOut = ts;
+    this.pacer.send(this.peer.tracks[i]!, payloads, ts, wc);
   }
 }
 

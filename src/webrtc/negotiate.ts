@@ -32,6 +32,8 @@ export interface SendPlan {
   fmtp?: string;
   /** AAC → Opus through ffmpeg (audio: transcode). */
   transcode?: boolean;
+  /** The stream feeding it, in a bundled session (several streams on one connection, see negotiateBundle). */
+  stream?: string;
 }
 
 export interface Negotiated {
@@ -140,14 +142,18 @@ export interface NegotiateInput {
   canTranscode: boolean;
 }
 
-const SAFE_OFFER_LIMIT = 64 * 1024;
+/** Largest single-stream offer (a browser's is 5–10 kB). */
+export const SAFE_OFFER_LIMIT = 64 * 1024;
+/** Largest bundled offer: Chromium's runs 4–5 kB per video section, so a 64-tile page stays well below. */
+export const SAFE_BUNDLE_OFFER_LIMIT = 1024 * 1024;
 
-export function negotiate(input: NegotiateInput): Negotiated {
-  if (input.offer.length > SAFE_OFFER_LIMIT) throw new NegotiationError(400, 'offer too large');
-  if (!/^v=0\r?\n/.test(input.offer)) throw new NegotiationError(400, 'not an SDP offer (must start with v=0)');
+/** Parses an offer and checks what every WHEP offer needs (400 otherwise). */
+function parseOffer(offer: string, limit = SAFE_OFFER_LIMIT): sdpTransform.SessionDescription {
+  if (offer.length > limit) throw new NegotiationError(400, `offer too large (over ${limit} bytes)`);
+  if (!/^v=0\r?\n/.test(offer)) throw new NegotiationError(400, 'not an SDP offer (must start with v=0)');
   let sdp: sdpTransform.SessionDescription;
   try {
-    sdp = sdpTransform.parse(input.offer);
+    sdp = sdpTransform.parse(offer);
   } catch (e) {
     throw new NegotiationError(400, `malformed SDP: ${(e as Error).message}`);
   }
@@ -163,7 +169,19 @@ export function negotiate(input: NegotiateInput): Negotiated {
   if (!ufrag || !pwd) throw new NegotiationError(400, 'the offer has no ice-ufrag/ice-pwd');
   const fp = sdp.fingerprint ?? media.find((m) => m.fingerprint)?.fingerprint;
   if (!fp) throw new NegotiationError(400, 'the offer has no DTLS fingerprint');
+  return sdp;
+}
 
+/** The offered format for a camera video track, or undefined. */
+function chooseVideo(formats: OfferedFormat[], video: TrackInfo): OfferedFormat | undefined {
+  if (video.codec === 'H264') return chooseH264(formats, video.params.sps);
+  if (video.codec === 'H265') return chooseH265(formats, h265ProfileIdc(video.params.sps));
+  return undefined;
+}
+
+export function negotiate(input: NegotiateInput): Negotiated {
+  const sdp = parseOffer(input.offer);
+  const media = sdp.media;
   const video = input.tracks.find((t) => t.kind === 'video');
   const audio = input.tracks.find((t) => t.kind === 'audio');
   const plans: SendPlan[] = [];
@@ -177,9 +195,7 @@ export function negotiate(input: NegotiateInput): Negotiated {
     const formats = formatsOf(m);
     if (m.type === 'video' && video && !videoUsed) {
       videoWanted = true;
-      let f: OfferedFormat | undefined;
-      if (video.codec === 'H264') f = chooseH264(formats, video.params.sps);
-      else if (video.codec === 'H265') f = chooseH265(formats, h265ProfileIdc(video.params.sps));
+      const f = chooseVideo(formats, video);
       if (f) {
         plans.push({ kind: 'video', mLine: i, track: video.id, codec: video.codec as 'H264' | 'H265', payloadType: f.payload, clockRate: 90000, fmtp: f.fmtpRaw });
         videoUsed = true;
@@ -240,4 +256,53 @@ function reduceOffer(sdp: sdpTransform.SessionDescription, plans: SendPlan[]): s
     m.payloads = String(plan.payloadType);
   });
   return sdpTransform.write(copy);
+}
+
+export interface BundleEntry {
+  stream: string;
+  /** The stream's tracks; undefined when the stream was already refused (reason). */
+  tracks?: readonly TrackInfo[];
+  /** Why the stream is not sent (unknown, not allowed, not streaming…). */
+  reason?: string;
+}
+
+export interface NegotiatedBundle {
+  plans: SendPlan[];
+  offer: string;
+  /** Per entry (m-section), in order: undefined when it is sent, else why it is answered inactive. */
+  refused: (string | undefined)[];
+}
+
+/**
+ * A bundled session: the offer's m-section i carries entries[i]'s video (camgate's wall opens one
+ * connection for all its tiles, see docs/design.md "Wall"). Video only: wall tiles are muted.
+ * Sections without a stream, or whose stream is refused or has no common codec, are answered
+ * inactive, so the browser keeps the others. 422 when no section is sent at all.
+ */
+export function negotiateBundle(offer: string, entries: readonly BundleEntry[]): NegotiatedBundle {
+  const sdp = parseOffer(offer, SAFE_BUNDLE_OFFER_LIMIT);
+  const plans: SendPlan[] = [];
+  const refused: (string | undefined)[] = entries.map((e) => e.reason);
+  sdp.media.forEach((m, i) => {
+    const e = entries[i];
+    if (!e || e.reason || !e.tracks) return;
+    if (m.type !== 'video' || m.port === 0 || m.direction === 'sendonly' || m.direction === 'inactive') {
+      refused[i] = `m-section ${i} is not a receiving video section`;
+      return;
+    }
+    const video = e.tracks.find((t) => t.kind === 'video');
+    if (!video) {
+      refused[i] = `'${e.stream}' has no video track`;
+      return;
+    }
+    const f = chooseVideo(formatsOf(m), video);
+    if (!f) {
+      refused[i] = `no common codec: '${e.stream}' sends ${video.codec}, which m-section ${i} does not accept`;
+      return;
+    }
+    plans.push({ kind: 'video', mLine: i, track: video.id, codec: video.codec as 'H264' | 'H265', payloadType: f.payload, clockRate: 90000, fmtp: f.fmtpRaw, stream: e.stream });
+  });
+  for (let i = sdp.media.length; i < entries.length; i++) refused[i] ??= `the offer has no m-section ${i}`;
+  if (plans.length === 0) throw new NegotiationError(422, `no stream of the bundle can be sent: ${refused.filter(Boolean).join('; ') || 'no streams'}`);
+  return { plans, offer: reduceOffer(sdp, plans), refused };
 }

@@ -99,7 +99,7 @@ const OWN_SRTP = process.env.CAMGATE_WEBRTC_OWN_SRTP !== '0';
  */
 export const SRTP_PROFILES = OWN_SRTP ? [SRTP_AES128_CM_HMAC_SHA1_80, SRTP_AEAD_AES_128_GCM] : [SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80];
 
-class OutTrack {
+export class OutTrack {
   seq = Math.floor(Math.random() * 0x10000);
   /** SRTP rollover counter (RFC 3711 3.3.1) of `seq`: we number packets, so we know when it wraps. */
   private roc = 0;

@@ -4,15 +4,21 @@
  *   PATCH  /whep/sessions/<id>     application/trickle-ice-sdpfrag: trickle (204) or ICE restart (200)
  *   DELETE /whep/sessions/<id>     → 200; the session is gone
  *   OPTIONS on both, with CORS exposing Location, ETag and Link.
+ * camgate's extension for the wall, a bundled session (several streams on one connection):
+ *   POST   /whep?streams=a,b/sub,…  the offer's m-section i receives stream i's video; streams that
+ *                                    cannot be sent are answered inactive and listed in the JSON
+ *                                    header Camgate-Bundle ([{stream, mLine, refused?}])
+ *   DELETE /whep/sessions/<id>/<m>  stops one stream (m-section m); the session ends with its last
  * The session id (128 random bits) is the only credential for PATCH/DELETE, as in WHIP.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../gateway.ts';
 import type { IceServer } from '../config/types.ts';
-import { authorizeStream } from '../http/guard.ts';
+import { authorizeStream, authenticateStreams } from '../http/guard.ts';
 import { parseSdpFrag, writeSdpFrag } from './sdpfrag.ts';
 import { WebRtcService, WhepError, type WebRtcServiceOptions } from './service.ts';
 import { playerPage } from './player.ts';
+import { SAFE_BUNDLE_OFFER_LIMIT, SAFE_OFFER_LIMIT } from './negotiate.ts';
 
 const SDP = 'application/sdp';
 const SDPFRAG = 'application/trickle-ice-sdpfrag';
@@ -82,7 +88,8 @@ export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions):
   }
 
   // Bodies arrive as text; without these fastify would answer 415 itself, before our handler.
-  app.addContentTypeParser([SDP, SDPFRAG], { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+  // The parser's limit is the bundled offer's; each single-stream route keeps SAFE_OFFER_LIMIT.
+  app.addContentTypeParser([SDP, SDPFRAG], { parseAs: 'string', bodyLimit: SAFE_BUNDLE_OFFER_LIMIT }, (_req, body, done) => done(null, body));
 
   const streamOf = (req: FastifyRequest): string => {
     const p = req.params as { camera: string };
@@ -130,13 +137,52 @@ export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions):
 
   for (const path of ['/whep/:camera', '/whep/:camera/sub']) {
     app.options(path, options);
-    app.post(path, post);
+    app.post(path, { bodyLimit: SAFE_OFFER_LIMIT }, post);
     app.get(path, player);
   }
 
+  app.options('/whep', options);
+  app.post('/whep', { bodyLimit: SAFE_BUNDLE_OFFER_LIMIT }, async (req, reply) => {
+    cors(reply);
+    const q = req.query as { streams?: unknown };
+    const names = typeof q.streams === 'string' ? q.streams.split(',').map((x) => x.trim()) : [];
+    if (names.length === 0 || names.some((n) => !n)) return reply.status(400).send({ error: 'bad_request', message: 'POST /whep needs ?streams=<stream>,<stream>,… (or POST /whep/<stream>)' });
+    const who = authenticateStreams(gateway, req, reply);
+    if (who === undefined) return reply;
+    if (!names.some(who.canView)) {
+      // Nothing this caller may view: the same answer as a single stream's (authorizeStream).
+      if (who.principal) return reply.status(403).send({ error: 'forbidden', message: `user '${who.principal.name}' may not view any of these streams` });
+      void reply.header('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8"');
+      return reply.status(401).send({ error: 'unauthorized', message: 'sign in to view these cameras' });
+    }
+    if (mediaType(req) !== SDP) return reply.status(415).send({ error: 'unsupported_media_type', message: `POST /whep needs Content-Type: ${SDP}` });
+    const body = typeof req.body === 'string' ? req.body : '';
+    if (!body.trim()) return reply.status(400).send({ error: 'bad_request', message: 'empty SDP offer' });
+    try {
+      const s = await service.createBundle(names, body, req.ip, who.principal?.name, who.canView);
+      void reply.header('Location', `/whep/sessions/${s.id}`);
+      void reply.header('ETag', `"${s.etag}"`);
+      void reply.header('Accept-Patch', SDPFRAG);
+      void reply.header('Camgate-Bundle', JSON.stringify(s.members));
+      void reply.header('Access-Control-Expose-Headers', 'Location, ETag, Link, Accept-Patch, Retry-After, Camgate-Bundle');
+      const links = iceServerLinks(gateway.config.server.webrtc.iceServers);
+      if (links.length) void reply.header('Link', links);
+      return reply.status(201).type(SDP).send(s.answer);
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  app.delete('/whep/sessions/:id/:mline', async (req, reply) => {
+    cors(reply);
+    const { id, mline } = req.params as { id: string; mline: string };
+    if (!/^\d+$/.test(mline) || !service.drop(id, Number(mline), 'DELETE by client')) return reply.status(404).send({ error: 'not_found', message: 'no such stream in this WHEP session' });
+    return reply.status(200).send();
+  });
+
   app.options('/whep/sessions/:id', options);
 
-  app.patch('/whep/sessions/:id', async (req, reply) => {
+  app.patch('/whep/sessions/:id', { bodyLimit: SAFE_OFFER_LIMIT }, async (req, reply) => {
     cors(reply);
     const { id } = req.params as { id: string };
     const rec = service.get(id);

@@ -14,7 +14,7 @@ import type { Stream } from '../stream/stream.ts';
 import type { Consumer } from '../stream/consumer.ts';
 import type { AccessUnit } from '../stream/types.ts';
 import { findFfmpeg } from '../util/ffmpeg.ts';
-import { negotiate, NegotiationError, type SendPlan } from './negotiate.ts';
+import { negotiate, negotiateBundle, NegotiationError, type BundleEntry, type SendPlan } from './negotiate.ts';
 import type { SdpFrag } from './sdpfrag.ts';
 import { Engine, hostAddressCount, type EngineIn, type EngineOut } from './engine.ts';
 import type { PeerStats } from './peer.ts';
@@ -68,16 +68,35 @@ interface EngineHandle {
   terminate(): Promise<void>;
 }
 
-interface SessionRecord {
-  id: string;
+/** One stream a session sends: the whole of a WHEP session, or one tile of a bundled one. */
+interface Member {
   stream: string;
-  engine: EngineHandle;
   plans: SendPlan[];
-  etag: number;
-  stats?: PeerStats & { keyframesResent: number };
+  /** In a bundled session: the m-section (and the id suffix in the sessions list). */
+  mLine?: number;
+  bytesSent: number;
   unregister: () => void;
   release: () => void;
+}
+
+interface SessionRecord {
+  id: string;
+  engine: EngineHandle;
+  members: Member[];
+  etag: number;
+  stats?: PeerStats & { keyframesResent: number };
   closed: boolean;
+}
+
+/** Most streams in one bundled session (a 64-tile wall page). */
+export const MAX_BUNDLE_STREAMS = 64;
+
+/** What a bundled session sends per requested stream. */
+export interface BundleMember {
+  stream: string;
+  mLine: number;
+  /** Why the stream is not sent (its m-section is answered inactive); undefined when it is. */
+  refused?: string;
 }
 
 class Pump {
@@ -232,7 +251,9 @@ export class WebRtcService {
       case 'stats':
         for (const s of m.sessions) {
           const rec = this.sessions.get(s.id);
-          if (rec) rec.stats = s.stats;
+          if (!rec) continue;
+          rec.stats = s.stats;
+          for (const mb of rec.members) mb.bytesSent = mb.mLine === undefined ? s.stats.bytesSent : (s.bytesByStream[mb.stream] ?? 0);
         }
         break;
       case 'closed':
@@ -334,7 +355,7 @@ export class WebRtcService {
     const cam = this.gateway.cameraForStream(streamName);
     const stream = this.gateway.hub.get(streamName);
     if (!cam || !stream) throw new WhepError(404, `unknown stream '${streamName}'`);
-    if (this.sessions.size >= this.maxSessions) throw new WhepError(503, `too many WebRTC sessions (${this.maxSessions})`, { 'Retry-After': '10' });
+    if (this.viewerStreams >= this.maxSessions) throw new WhepError(503, `too many WebRTC sessions (${this.maxSessions})`, { 'Retry-After': '10' });
     const release = this.gateway.acquire(streamName);
     let ok = false;
     try {
@@ -361,16 +382,17 @@ export class WebRtcService {
         engine.sessions--;
         throw new WhepError(res.status, res.message);
       }
-      const rec: SessionRecord = { id, stream: streamName, engine, plans: neg.plans, etag: res.etag ?? 1, release, closed: false, unregister: () => undefined };
+      const member: Member = { stream: streamName, plans: neg.plans, bytesSent: 0, release, unregister: () => undefined };
+      const rec: SessionRecord = { id, engine, members: [member], etag: res.etag ?? 1, closed: false };
       this.sessions.set(id, rec);
-      rec.unregister = this.gateway.sessions.add({
+      member.unregister = this.gateway.sessions.add({
         id,
         protocol: 'webrtc',
         stream: streamName,
         remoteAddress,
         user,
         startedAt: new Date(),
-        bytesSent: () => rec.stats?.bytesSent ?? 0,
+        bytesSent: () => member.bytesSent,
         kick: () => this.close(id, 'kicked'),
       });
       this.attachPump(engine, stream, neg.plans.some((p) => p.transcode));
@@ -386,10 +408,11 @@ export class WebRtcService {
     return { main: this.mainEngine?.sessions ?? 0, workers: this.engines.filter((e) => e !== this.mainEngine).map((e) => e.sessions) };
   }
 
-  private pickEngine(): EngineHandle | undefined {
-    if (this.mainEngine && this.mainEngine.sessions < this.mainEngine.portCapacity) return this.mainEngine;
+  /** @param bundle a bundled session goes to a worker: its many streams would weigh on ingest and HTTP */
+  private pickEngine(bundle = false): EngineHandle | undefined {
+    if (!bundle && this.mainEngine && this.mainEngine.sessions < this.mainEngine.portCapacity) return this.mainEngine;
     let best: EngineHandle | undefined;
-    for (const e of this.engines) if (e.sessions < e.portCapacity && (!best || e.sessions < best.sessions)) best = e;
+    for (const e of this.engines) if ((!bundle || e !== this.mainEngine || this.engines.length === 1) && e.sessions < e.portCapacity && (!best || e.sessions < best.sessions)) best = e;
     return best;
   }
 
@@ -410,17 +433,107 @@ export class WebRtcService {
     pump.start();
   }
 
-  private detachPump(rec: SessionRecord): void {
-    const pump = rec.engine.pumps.get(rec.stream);
+  private detachPump(engine: EngineHandle, member: Member): void {
+    const pump = engine.pumps.get(member.stream);
     if (!pump) return;
     pump.sessions--;
-    if (rec.plans.some((p) => p.transcode) && --pump.transcodeSessions === 0) pump.needTranscode(false);
+    if (member.plans.some((p) => p.transcode) && --pump.transcodeSessions === 0) pump.needTranscode(false);
     if (pump.sessions <= 0) {
       pump.stop();
       (pump as Pump & { off?: () => void }).off?.();
-      rec.engine.pumps.delete(rec.stream);
-      rec.engine.post({ t: 'reset', stream: rec.stream });
+      engine.pumps.delete(member.stream);
+      engine.post({ t: 'reset', stream: member.stream });
     }
+  }
+
+  /** Streams sent to WebRTC viewers now (a bundled session counts each of its streams). */
+  private get viewerStreams(): number {
+    let n = 0;
+    for (const r of this.sessions.values()) n += r.members.length;
+    return n;
+  }
+
+  /**
+   * A bundled session: one connection carrying several streams' video, m-section i for names[i]
+   * (the wall opens one for all its tiles instead of one WHEP session each: one ICE and DTLS
+   * handshake instead of 16; docs/design.md "Wall"). Streams that are unknown, not allowed
+   * (`canView`), not streaming, or without a common codec are answered inactive and listed as
+   * refused; the viewer plays those through single-stream WHEP. Video only.
+   */
+  async createBundle(
+    names: string[],
+    offer: string,
+    remoteAddress: string,
+    user: string | undefined,
+    canView: (stream: string) => boolean,
+  ): Promise<{ id: string; answer: string; etag: number; members: BundleMember[] }> {
+    if (names.length === 0 || names.length > MAX_BUNDLE_STREAMS) throw new WhepError(400, `a bundle names 1 to ${MAX_BUNDLE_STREAMS} streams`);
+    const room = this.maxSessions - this.viewerStreams;
+    if (room <= 0) throw new WhepError(503, `too many WebRTC sessions (${this.maxSessions})`, { 'Retry-After': '10' });
+    const entries: BundleEntry[] = names.map((name, i) => {
+      const cam = this.gateway.cameraForStream(name);
+      const stream = this.gateway.hub.get(name);
+      if (!cam || !stream) return { stream: name, reason: `unknown stream '${name}'` };
+      if (!canView(name)) return { stream: name, reason: `not allowed to view '${name}'` };
+      if (i >= room) return { stream: name, reason: `too many WebRTC sessions (${this.maxSessions})` };
+      // No on-demand wait here: one slow camera must not hold every tile; its tile asks on its own.
+      if (!stream.online || stream.tracks.length === 0 || (stream.hasVideo && stream.lastKeyframe() === undefined)) return { stream: name, reason: `camera '${name}' is not streaming (${cam.status().state})` };
+      return { stream: name, tracks: stream.tracks };
+    });
+    let neg;
+    try {
+      neg = negotiateBundle(offer, entries);
+    } catch (e) {
+      if (e instanceof NegotiationError) throw new WhepError(e.status, e.message);
+      throw e;
+    }
+    await this.start();
+    const engine = this.pickEngine(true);
+    if (!engine) throw new WhepError(503, 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)', { 'Retry-After': '10' });
+    const id = newSessionId();
+    engine.sessions++;
+    const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream: '', plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts(), connectTimeoutMs: this.connectTimeoutMs });
+    if (!res.ok) {
+      engine.sessions--;
+      throw new WhepError(res.status, res.message);
+    }
+    const rec: SessionRecord = { id, engine, members: [], etag: res.etag ?? 1, closed: false };
+    this.sessions.set(id, rec);
+    for (const plan of neg.plans) {
+      const name = plan.stream!;
+      const stream = this.gateway.hub.get(name)!;
+      const member: Member = { stream: name, plans: [plan], mLine: plan.mLine, bytesSent: 0, release: this.gateway.acquire(name), unregister: () => undefined };
+      rec.members.push(member);
+      member.unregister = this.gateway.sessions.add({
+        id: `${id}-${plan.mLine}`,
+        protocol: 'webrtc',
+        stream: name,
+        remoteAddress,
+        user,
+        startedAt: new Date(),
+        bytesSent: () => member.bytesSent,
+        kick: () => this.drop(id, plan.mLine, 'kicked'),
+      });
+      this.attachPump(engine, stream, false);
+    }
+    return { id, answer: res.answer!, etag: rec.etag, members: names.map((stream, mLine) => ({ stream, mLine, refused: neg.refused[mLine] })) };
+  }
+
+  /**
+   * Stops one stream of a bundled session (its tile closed, or it was kicked); the session ends
+   * with its last stream. False when the session or stream is unknown.
+   */
+  drop(id: string, mLine: number, reason: string): boolean {
+    const rec = this.sessions.get(id);
+    const member = rec?.members.find((m) => m.mLine === mLine);
+    if (!rec || !member) return false;
+    if (rec.members.length === 1) return this.close(id, reason);
+    rec.members.splice(rec.members.indexOf(member), 1);
+    rec.engine.post({ t: 'drop', id, stream: member.stream });
+    member.unregister();
+    member.release();
+    this.detachPump(rec.engine, member);
+    return true;
   }
 
   get(id: string): SessionRecord | undefined {
@@ -450,10 +563,12 @@ export class WebRtcService {
     rec.closed = true;
     this.sessions.delete(id);
     rec.engine.sessions--;
-    rec.unregister();
-    rec.release();
-    this.detachPump(rec);
-    this.gateway.log.debug({ session: id, stream: rec.stream, reason }, 'webrtc session closed');
+    for (const m of rec.members) {
+      m.unregister();
+      m.release();
+      this.detachPump(rec.engine, m);
+    }
+    this.gateway.log.debug({ session: id, streams: rec.members.map((m) => m.stream), reason }, 'webrtc session closed');
   }
 
   stats(id: string): (PeerStats & { keyframesResent: number }) | undefined {

@@ -71,6 +71,13 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'chromium'))('camera wall in Chrom
       expect(t.protocol, `${t.camera} protocol`).toBe('webrtc');
       expect(t.rate, `${t.camera} bitrate shown`).toMatch(/bit\/s$/);
     }
+    // The five tiles started together: one bundled WebRTC connection carries them all, and the
+    // gateway lists one viewer per tile (session id `<id>-<m-section>`).
+    expect(await page.evaluate(() => (window as unknown as { camgateWall: { bundler: { opened: number } } }).camgateWall.bundler.opened)).toBe(1);
+    const viewers = (await (await fetch(`${rig.base}/api/sessions?token=${rig.adminToken}`)).json()) as { id: string; protocol: string; stream: string }[];
+    const rtc = viewers.filter((v) => v.protocol === 'webrtc');
+    expect(rtc.map((v) => v.stream).sort()).toEqual(['cam1/sub', 'cam2', 'cam3', 'cam4', 'demo']);
+    expect(new Set(rtc.map((v) => v.id.replace(/-\d+$/, ''))).size).toBe(1);
     // cam1 has a sub-stream: the tile plays it, the others play their main stream.
     const by = Object.fromEntries(all.map((t) => [t.camera, t]));
     expect(by.cam1!.stream).toBe('cam1/sub');
@@ -100,7 +107,8 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'chromium'))('camera wall in Chrom
   it('falls back to LL-HLS when WHEP is refused', async () => {
     const page = await newPage();
     let refused = 0;
-    await page.route('**/whep/**', (route) => {
+    // Both WHEP endpoints: the bundled session (POST /whep?streams=…) and each tile's own (POST /whep/<stream>).
+    await page.route(/\/whep([/?]|$)/, (route) => {
       refused++;
       return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"unavailable","message":"WebRTC off for this test"}' });
     });

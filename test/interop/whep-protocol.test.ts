@@ -105,6 +105,100 @@ describe('WHEP POST', () => {
   });
 });
 
+describe('bundled session (POST /whep?streams=…, the wall: one connection for many tiles)', () => {
+  async function bundle(streams: string, body: string, headers: Record<string, string> = SDP, base = srv.base) {
+    return fetch(`${base}/whep?streams=${streams}`, { method: 'POST', headers, body });
+  }
+  const directions = (answer: string) => answer.split(/\r\nm=/).slice(1).map((m) => /a=(sendonly|inactive|recvonly|sendrecv)/.exec(m)?.[1]);
+
+  it('201: section i sends stream i, refused ones inactive and listed; one viewer per stream; DELETE per stream, the last ends the session', async () => {
+    const r = await bundle('demo,down,nope,demo', chromeOffer({ videos: 4, audio: [] }));
+    expect(r.status).toBe(201);
+    const loc = r.headers.get('location')!;
+    expect(loc).toMatch(/^\/whep\/sessions\/[0-9a-f]{32}$/);
+    expect(r.headers.get('link')).toContain('rel="ice-server"');
+    expect(r.headers.get('access-control-expose-headers')).toContain('Camgate-Bundle');
+    const members = JSON.parse(r.headers.get('camgate-bundle')!) as { stream: string; mLine: number; refused?: string }[];
+    expect(members.map((m) => [m.stream, m.mLine, !!m.refused])).toEqual([
+      ['demo', 0, false],
+      ['down', 1, true],
+      ['nope', 2, true],
+      ['demo', 3, false],
+    ]);
+    expect(members[1]!.refused).toMatch(/not streaming/);
+    expect(members[2]!.refused).toMatch(/unknown stream/);
+    const answer = await r.text();
+    expect(directions(answer)).toEqual(['sendonly', 'inactive', 'inactive', 'sendonly']);
+    expect(answer).toContain('packetization-mode=1');
+    const id = loc.split('/').pop()!;
+    const viewers = () => srv.gateway.sessions.list().filter((v) => v.protocol === 'webrtc' && v.id.startsWith(id)).map((v) => v.id).sort();
+    expect(viewers()).toEqual([`${id}-0`, `${id}-3`]);
+    expect((await fetch(`${srv.base}${loc}/1`, { method: 'DELETE' })).status).toBe(404);
+    expect((await fetch(`${srv.base}${loc}/x`, { method: 'DELETE' })).status).toBe(404);
+    expect((await fetch(`${srv.base}${loc}/0`, { method: 'DELETE' })).status).toBe(200);
+    expect(viewers()).toEqual([`${id}-3`]);
+    // The session lives on with its other stream: PATCH still works.
+    expect((await fetch(`${srv.base}${loc}`, { method: 'PATCH', headers: FRAG, body: 'a=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\n' })).status).toBe(204);
+    expect((await fetch(`${srv.base}${loc}/3`, { method: 'DELETE' })).status).toBe(200);
+    expect(viewers()).toEqual([]);
+    expect((await fetch(`${srv.base}${loc}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('a kick from the sessions API stops that stream only', async () => {
+    const r = await bundle('demo,demo', chromeOffer({ videos: 2, audio: [] }));
+    const id = r.headers.get('location')!.split('/').pop()!;
+    expect((await fetch(`${srv.base}/api/sessions/${id}-1`, { method: 'DELETE' })).status).toBeLessThan(300);
+    expect(srv.gateway.sessions.get(`${id}-1`)).toBeUndefined();
+    expect(srv.gateway.sessions.get(`${id}-0`)).toBeDefined();
+    expect((await fetch(`${srv.base}/whep/sessions/${id}`, { method: 'DELETE' })).status).toBe(200);
+    expect(srv.gateway.sessions.get(`${id}-0`)).toBeUndefined();
+  });
+
+  it('errors: 400 without streams or with too many, 415, 400 bad SDP, 422 when no stream can be sent, 503 over capacity', async () => {
+    const offer = chromeOffer({ videos: 2, audio: [] });
+    expect((await fetch(`${srv.base}/whep`, { method: 'POST', headers: SDP, body: offer })).status).toBe(400);
+    expect((await bundle('demo,', offer)).status).toBe(400);
+    expect((await bundle(Array.from({ length: 65 }, () => 'demo').join(','), offer)).status).toBe(400);
+    expect((await bundle('demo', offer, { 'Content-Type': 'text/plain' })).status).toBe(415);
+    expect((await bundle('demo', 'not sdp')).status).toBe(400);
+    const none = await bundle('down,nope', offer);
+    expect(none.status).toBe(422);
+    expect(((await none.json()) as { message: string }).message).toMatch(/not streaming.*unknown stream/);
+    expect((await bundle('demo,demo', chromeOffer({ videos: 2, audio: [], video: ['VP8'] }))).status).toBe(422);
+    // Capacity counts streams: 20 allowed (CAMGATE_WEBRTC_MAX_SESSIONS), a 19-stream bundle + 1 single fill it.
+    const big = await bundle(Array.from({ length: 19 }, () => 'demo').join(','), chromeOffer({ videos: 19, audio: [] }));
+    expect(big.status).toBe(201);
+    const one = await post('demo', chromeOffer());
+    expect(one.status).toBe(201);
+    expect((await post('demo', chromeOffer())).status).toBe(503);
+    expect((await bundle('demo', offer)).status).toBe(503);
+    for (const s of srv.gateway.sessions.list()) s.kick();
+    expect(srv.gateway.sessions.list().filter((v) => v.protocol === 'webrtc')).toHaveLength(0);
+  }, 30_000);
+
+  it('with users: 401 without credentials, 403 when none is allowed; a viewer gets its own cameras, the others refused one by one', async () => {
+    const authed = await startWhepServer({
+      cameras: [{ id: 'demo' }, { id: 'lobby' }],
+      users: [{ name: 'v', token: 'tv-bundle-1', role: 'viewer', cameras: ['lobby'] }],
+    });
+    try {
+      await waitFor(() => !!authed.gateway.hub.get('lobby')?.lastKeyframe() && !!authed.gateway.hub.get('demo')?.lastKeyframe(), 15_000, 'keyframes');
+      const offer = chromeOffer({ videos: 2, audio: [] });
+      expect((await bundle('lobby,demo', offer, SDP, authed.base)).status).toBe(401);
+      const r = await bundle('lobby,demo', offer, { ...SDP, Authorization: 'Bearer tv-bundle-1' }, authed.base);
+      expect(r.status).toBe(201);
+      const members = JSON.parse(r.headers.get('camgate-bundle')!) as { refused?: string }[];
+      expect(members[0]!.refused).toBeUndefined();
+      expect(members[1]!.refused).toMatch(/not allowed/);
+      expect(directions(await r.text())).toEqual(['sendonly', 'inactive']);
+      expect(authed.gateway.sessions.list().map((v) => [v.stream, v.user])).toEqual([['lobby', 'v']]);
+      expect((await bundle('demo', offer, { ...SDP, Authorization: 'Bearer tv-bundle-1' }, authed.base)).status).toBe(403);
+    } finally {
+      await authed.close();
+    }
+  }, 30_000);
+});
+
 describe('WHEP session resource', () => {
   it('PATCH trickle 204; If-Match wrong 412, * or missing accepted; mDNS ignored; ICE restart 200 + new ETag; DELETE then 404', async () => {
     const r = await post('demo', chromeOffer());

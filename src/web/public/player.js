@@ -28,6 +28,7 @@ function loadHls() {
  * @property {boolean} [audio] receive audio too (the element's `muted` decides whether it is heard)
  * @property {RTCIceServer[]} [iceServers]
  * @property {boolean} [webrtc] false: go straight to LL-HLS
+ * @property {import('./whep-bundle.js').WhepBundler} [bundler] first connection through the wall's shared one (video only)
  */
 
 export class Player extends EventTarget {
@@ -174,14 +175,13 @@ export class Player extends EventTarget {
     const { authorization } = this.opts.credentials();
     const tl = (this.timeline = { connect: performance.now() });
     let session;
+    const onOffer = () => (tl.offer = performance.now());
     try {
-      session = await whepConnect({
-        url: `/whep/${this.opts.stream}`,
-        authorization,
-        audio: !!this.opts.audio,
-        iceServers: this.opts.iceServers ?? [],
-        onOffer: () => (tl.offer = performance.now()),
-      });
+      // The first connection of a tile that starts with others shares theirs; a reconnect is its own.
+      session =
+        this.opts.bundler && !this.opts.audio && this.attempt === 0
+          ? await this.opts.bundler.connect({ stream: this.opts.stream, onOffer })
+          : await whepConnect({ url: `/whep/${this.opts.stream}`, authorization, audio: !!this.opts.audio, iceServers: this.opts.iceServers ?? [], onOffer });
       tl.answer = performance.now();
       this.signal();
     } catch (e) {
@@ -331,7 +331,8 @@ export class Player extends EventTarget {
     this.lastFrames = frames;
     if (this.protocol === 'webrtc' && this.session) {
       try {
-        const stats = await this.session.pc.getStats();
+        // A bundled session carries other tiles too: this tile's receiver only.
+        const stats = await (this.session.receiver ?? this.session.pc).getStats();
         let bytes = 0;
         stats.forEach((s) => {
           if (s.type === 'inbound-rtp') bytes += s.bytesReceived ?? 0;

@@ -1,5 +1,6 @@
 // The camera wall: sign-in, camera list polling, grid layouts, tiles, drag to reorder, fullscreen.
 import { Player } from './player.js';
+import { WhepBundler } from './whep-bundle.js';
 import {
   LAYOUTS, gridFor, pageCount, applyOrder, moveBefore, allTags, loadPrefs, savePrefs,
   tileStream, tileState, shouldPlay, formatRate,
@@ -29,6 +30,9 @@ const auth = { authorization: null, token: null, user: null, open: true, iceServ
 function credentials() {
   return { authorization: auth.authorization, token: auth.token };
 }
+
+/** Tiles that start together share one WebRTC connection (see whep-bundle.js). */
+const bundler = new WhepBundler({ credentials, iceServers: () => auth.iceServers });
 
 function authHeaders() {
   return auth.authorization ? { Authorization: auth.authorization } : {};
@@ -140,7 +144,7 @@ class Tile {
     this.el.dataset.camera = camera.id;
     this.el.dataset.stream = this.stream;
     this.video = this.el.querySelector('video');
-    this.player = new Player(this.video, { stream: this.stream, credentials, iceServers: auth.iceServers });
+    this.player = new Player(this.video, { stream: this.stream, credentials, iceServers: auth.iceServers, bundler });
     this.player.addEventListener('change', () => this.render());
     this.player.addEventListener('firstframe', () => this.posterAbort?.abort());
     this.posterAt = 0;
@@ -608,5 +612,5 @@ class FullView {
 const full = new FullView();
 const wall = new Wall();
 // For tests and curious operators: the wall's state, read-only by convention.
-window.camgateWall = { wall, full, auth: { get user() { return auth.user; } } };
+window.camgateWall = { wall, full, bundler, auth: { get user() { return auth.user; } } };
 void boot();

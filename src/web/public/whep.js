@@ -109,14 +109,24 @@ function trickle(pc, offerSdp, early, location, headers, etag, lazy) {
  * @param {RTCIceServer[]} o.iceServers
  * @param {AbortSignal} [o.signal]
  * @param {() => void} [o.onOffer] called when the offer is sent (timing)
- * @returns {Promise<{pc: RTCPeerConnection, stream: MediaStream, location: string | null, close(): void}>}
+ * @param {number} [o.videos] video sections to offer (more than one: camgate's bundled session, `POST /whep?streams=…`)
+ * @returns {Promise<{pc: RTCPeerConnection, stream: MediaStream, streams: MediaStream[], headers: Headers | null, location: string | null, close(): void}>}
+ *   `streams[i]` holds what the i-th section receives; `stream` all of it.
  */
-export async function whepConnect({ url, authorization, audio, iceServers, signal, onOffer }) {
+export async function whepConnect({ url, authorization, audio, iceServers, signal, onOffer, videos = 1 }) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
   const stream = new MediaStream();
-  pc.addEventListener('track', (e) => stream.addTrack(e.track));
-  pc.addTransceiver('video', { direction: 'recvonly' });
+  const streams = [];
+  for (let i = 0; i < videos; i++) {
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    streams.push(new MediaStream());
+  }
   if (audio) pc.addTransceiver('audio', { direction: 'recvonly' });
+  pc.addEventListener('track', (e) => {
+    stream.addTrack(e.track);
+    const i = pc.getTransceivers().indexOf(e.transceiver);
+    if (i >= 0 && i < videos) streams[i].addTrack(e.track);
+  });
   let location = null;
   const headers = authorization ? { Authorization: authorization } : {};
   const close = () => {
@@ -165,7 +175,7 @@ export async function whepConnect({ url, authorization, audio, iceServers, signa
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     pc.removeEventListener('icecandidate', collect);
     if (location) trickle(pc, offerSdp, early, location, headers, res.headers.get('ETag'), iceServers.length === 0);
-    return { pc, stream, location, close };
+    return { pc, stream, streams, headers: res.headers, location, close };
   } catch (e) {
     pc.removeEventListener('icecandidate', collect);
     close();

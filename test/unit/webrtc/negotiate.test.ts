@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import sdpTransform from 'sdp-transform';
-import { negotiate, NegotiationError, chooseH264 } from '../../../src/webrtc/negotiate.ts';
+import { negotiate, negotiateBundle, NegotiationError, chooseH264, SAFE_OFFER_LIMIT } from '../../../src/webrtc/negotiate.ts';
 import { parseSdpFrag, writeSdpFrag } from '../../../src/webrtc/sdpfrag.ts';
 import { iceServerLinks } from '../../../src/webrtc/routes.ts';
 import { ntpFromMs } from '../../../src/webrtc/peer.ts';
@@ -76,6 +76,56 @@ describe('negotiate', () => {
     for (const bad of ['', 'hello', 'v=0\r\n', chromeOffer().replace(/a=ice-ufrag:.*\r\n/g, ''), chromeOffer().replace(/a=fingerprint:.*\r\n/g, ''), chromeOffer().replace(/UDP\/TLS\/RTP\/SAVPF/g, 'RTP/AVP'), 'v=0\r\n' + 'a=x\r\n'.repeat(20000)]) {
       expect(fails(() => negotiate({ offer: bad, tracks: [h264()], audioMode: 'auto', canTranscode: true })).status).toBe(400);
     }
+  });
+});
+
+describe('negotiateBundle (one connection, one stream per video section)', () => {
+  const h265: TrackInfo = { id: 0, kind: 'video', codec: 'H265', clockRate: 90000, params: {} };
+
+  it('sends entry i on m-section i with its own format; refused entries and sections without an entry stay inactive', () => {
+    const offer = chromeOffer({ videos: 4, audio: ['opus'] });
+    const n = negotiateBundle(offer, [
+      { stream: 'a', tracks: [h264(0x64), aac] },
+      { stream: 'b', reason: 'camera b is not streaming' },
+      { stream: 'c', tracks: [h264(0x42, 0xc0, 0x1e)] },
+      { stream: 'd/sub', tracks: [h265] },
+    ]);
+    expect(n.plans.map((p) => [p.stream, p.mLine, p.kind, p.payloadType])).toEqual([
+      ['a', 0, 'video', 98],
+      ['c', 2, 'video', 96],
+    ]);
+    expect(n.refused[0]).toBeUndefined();
+    expect(n.refused[1]).toBe('camera b is not streaming');
+    expect(n.refused[2]).toBeUndefined();
+    expect(n.refused[3]).toMatch(/no common codec: 'd\/sub' sends H265/);
+    // Each sent section keeps exactly its format; the others (and the audio section) keep theirs and are answered inactive.
+    const red = sdpTransform.parse(n.offer);
+    expect(red.media[0]!.rtp.map((r) => r.payload)).toEqual([98]);
+    expect(red.media[2]!.rtp.map((r) => r.payload)).toEqual([96]);
+    expect(red.media[1]!.rtp.length).toBeGreaterThan(1);
+    expect(red.media[4]!.type).toBe('audio');
+  });
+
+  it('more entries than sections are refused; 422 when nothing can be sent; 400 for a bad offer', () => {
+    const n = negotiateBundle(chromeOffer({ videos: 1, audio: [] }), [
+      { stream: 'a', tracks: [h264()] },
+      { stream: 'b', tracks: [h264()] },
+    ]);
+    expect(n.plans).toHaveLength(1);
+    expect(n.refused[1]).toMatch(/no m-section 1/);
+    expect(fails(() => negotiateBundle(chromeOffer({ videos: 2 }), [{ stream: 'a', reason: 'unknown stream' }, { stream: 'b', tracks: [h265] }])).status).toBe(422);
+    expect(fails(() => negotiateBundle('v=0\r\n', [{ stream: 'a', tracks: [h264()] }])).status).toBe(400);
+  });
+
+  it('takes a 64-section offer that a single-stream session refuses as too large', () => {
+    // Chromium offers ~20 video formats per section (4–5 kB); a dozen here.
+    const formats = ['H264-42e01f-1', 'H264-42e01f-0', 'H264-42001f-1', 'H264-42001f-0', 'H264-4d001f-1', 'H264-4d001f-0', 'H264-640c1f-1', 'H264-640c1f-0', 'H265', 'VP8', 'VP8', 'VP8'];
+    const big = chromeOffer({ videos: 64, audio: [], video: formats });
+    expect(big.length).toBeGreaterThan(SAFE_OFFER_LIMIT);
+    expect(fails(() => negotiate({ offer: big, tracks: [h264()], audioMode: 'auto', canTranscode: true })).status).toBe(400);
+    const n = negotiateBundle(big, Array.from({ length: 64 }, (_, i) => ({ stream: `cam${i}`, tracks: [h264()] })));
+    expect(n.plans).toHaveLength(64);
+    expect(new Set(n.plans.map((p) => p.mLine)).size).toBe(64);
   });
 });
 

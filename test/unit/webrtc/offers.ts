@@ -1,5 +1,5 @@
 /** Chrome-shaped WHEP offers for tests that need no browser (the fingerprint is never verified: no ICE peer). */
-export function chromeOffer(o: { video?: string[]; audio?: string[]; ufrag?: string; bundle?: boolean } = {}): string {
+export function chromeOffer(o: { video?: string[]; audio?: string[]; ufrag?: string; bundle?: boolean; /** video sections (a bundled wall offer) */ videos?: number } = {}): string {
   const video = o.video ?? ['H264-42e01f-1', 'H264-42e01f-0', 'H264-640c1f-1', 'VP8'];
   const audio = o.audio ?? ['opus', 'PCMU', 'PCMA'];
   const vpts: number[] = [];
@@ -40,8 +40,10 @@ export function chromeOffer(o: { video?: string[]; audio?: string[]; ufrag?: str
     'a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3B:4A:AD:B9:B1:3F:82:18:3B:54:02:12',
     'a=setup:actpass',
   ];
-  const lines = ['v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0' + (audio.length ? ' 1' : ''), 'a=msid-semantic: WMS'];
-  lines.push(`m=video 9 UDP/TLS/RTP/SAVPF ${vpts.join(' ')}`, ...common, 'a=mid:0', 'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid', 'a=recvonly', 'a=rtcp-mux', 'a=rtcp-rsize', ...vlines);
-  if (audio.length) lines.push(`m=audio 9 UDP/TLS/RTP/SAVPF ${apts.join(' ')}`, ...common, 'a=mid:1', 'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid', 'a=recvonly', 'a=rtcp-mux', ...alines);
+  const videos = o.videos ?? 1;
+  const mids = Array.from({ length: videos + (audio.length ? 1 : 0) }, (_, i) => String(i));
+  const lines = ['v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', `a=group:BUNDLE ${mids.join(' ')}`, 'a=msid-semantic: WMS'];
+  for (let i = 0; i < videos; i++) lines.push(`m=video 9 UDP/TLS/RTP/SAVPF ${vpts.join(' ')}`, ...common, `a=mid:${i}`, 'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid', 'a=recvonly', 'a=rtcp-mux', 'a=rtcp-rsize', ...vlines);
+  if (audio.length) lines.push(`m=audio 9 UDP/TLS/RTP/SAVPF ${apts.join(' ')}`, ...common, `a=mid:${videos}`, 'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid', 'a=recvonly', 'a=rtcp-mux', ...alines);
   return lines.join('\r\n') + '\r\n';
 }
