@@ -86,14 +86,19 @@ async function sampleCpu(serve: ServeProcess, seconds: number): Promise<{ browse
 type Timeline = { connect?: number; offer?: number; answer?: number; connected?: number; frame?: number };
 
 /** Where the time to first frame goes, per WebRTC step, over the tiles of one load. */
-const phases: Record<string, number[]> = {
+const newPhases = (): Record<string, number[]> => ({
   'gather ICE + send offer': [],
   'WHEP POST → 201': [],
   '  of it queued for a connection': [],
   'ICE + DTLS connected': [],
   'first frame decoded': [],
-};
-async function collectPhases(page: Page): Promise<void> {
+  'tiles on the shared connection': [],
+});
+const phases = newPhases();
+async function collectPhases(page: Page, phases: Record<string, number[]>): Promise<void> {
+  // 1 per tile on the wall's bundled connection, 0 per tile on a connection of its own (printed as a share).
+  const bundled = (await page.evaluate('[...window.camgateWall.wall.tiles.values()].map((t) => (t.player.session?.bundled ? 1 : 0))')) as number[];
+  phases['tiles on the shared connection']!.push(...bundled);
   const tls = (await page.evaluate('[...window.camgateWall.wall.tiles.values()].map((t) => t.player.timeline)')) as Timeline[];
   // Chromium opens at most 6 HTTP/1.1 connections per host: POSTs may wait their turn.
   const queued = (await page.evaluate(
@@ -108,6 +113,13 @@ async function collectPhases(page: Page): Promise<void> {
       phases['ICE + DTLS connected']!.push(t.connected - t.answer);
       phases['first frame decoded']!.push(t.frame - t.connected);
     }
+  }
+}
+
+function printPhases(p: Record<string, number[]>): void {
+  for (const [k, v] of Object.entries(p)) {
+    if (k === 'tiles on the shared connection') console.log(`    ${k}: ${v.filter((x) => x === 1).length} of ${v.length}`);
+    else console.log(summary(`    ${k}`, v));
   }
 }
 
@@ -162,6 +174,9 @@ async function main(): Promise<void> {
     console.log(`protocols: cold ${cold.protocols.join(',')}`);
     console.log(summary('TTFF first wall after start', cold.nav));
     console.log(summary('  (from each tile player start)', cold.player));
+    const coldPhases = newPhases();
+    await collectPhases(page, coldPhases);
+    printPhases(coldPhases);
 
     const warmNav: number[] = [];
     const warmPlayer: number[] = [];
@@ -169,14 +184,14 @@ async function main(): Promise<void> {
       await page.goto('about:blank');
       await new Promise((r) => setTimeout(r, 1500));
       const w = await loadWall(page, serve.base);
-      await collectPhases(page);
+      await collectPhases(page, phases);
       if (w.protocols.join() !== 'webrtc') console.log(`warm run ${i}: protocols ${w.protocols.join(',')}`);
       warmNav.push(...w.nav);
       warmPlayer.push(...w.player);
     }
     console.log(summary('TTFF warm (WebRTC)', warmNav));
     console.log(summary('  (from each tile player start)', warmPlayer));
-    for (const [k, v] of Object.entries(phases)) console.log(summary(`    ${k}`, v));
+    printPhases(phases);
 
     await new Promise((r) => setTimeout(r, 3000));
     const cpu = await sampleCpu(serve, CPU_WINDOW_S);
