@@ -139,6 +139,26 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'chromium'))('camera wall in Chrom
     await page.screenshot({ path: path.join(OUT_DIR, 'wall-hls.png') });
   }, 90_000);
 
+  it('a tile the shared connection does not carry plays on a WHEP session of its own', async () => {
+    const page = await newPage();
+    // The gateway's answer stands; only its list is changed to say cam3 was refused (as for a
+    // camera that is not streaming yet): the page must not wait on the inactive section.
+    let bundles = 0;
+    await page.route(/\/whep\?streams=/, async (route) => {
+      bundles++;
+      const res = await route.fetch();
+      const members = JSON.parse(res.headers()['camgate-bundle'] ?? '[]') as { stream: string; refused?: string }[];
+      for (const m of members) if (m.stream === 'cam3') m.refused = 'test: refused';
+      await route.fulfill({ response: res, headers: { ...res.headers(), 'camgate-bundle': JSON.stringify(members) } });
+    });
+    await page.goto(`${rig.base}/?token=${rig.adminToken}`);
+    const all = await waitTiles(page, 5, (t) => t.state === 'live' && t.frames >= 10, 45_000);
+    expect(bundles).toBe(1);
+    for (const t of all) expect(t.protocol, `${t.camera} protocol`).toBe('webrtc');
+    const bundled = (await page.evaluate('Object.fromEntries([...window.camgateWall.wall.tiles.values()].map((t) => [t.id, !!t.player.session?.bundled]))')) as Record<string, boolean>;
+    expect(bundled).toEqual({ cam1: true, cam2: true, cam3: false, cam4: true, demo: true });
+  }, 90_000);
+
   it('shows a viewer only the cameras it may see, and refuses a bad token', async () => {
     const page = await newPage();
     await page.goto(`${rig.base}/?token=guard-token-123`);

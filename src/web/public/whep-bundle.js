@@ -79,6 +79,15 @@ export class WhepBundler {
     }
     const transceivers = shared.pc.getTransceivers();
     let open = 0;
+    /** Sections whose tiles closed in this turn: one DELETE each, or one for the session if none is left. */
+    let closing = [];
+    const settle = () => {
+      const sections = closing;
+      closing = [];
+      if (open === 0) return shared.close(); // the last tile closes the connection (and DELETEs the session)
+      // The gateway stops sending these tiles' streams.
+      for (const i of sections) if (shared.location) fetch(`${shared.location}/${i}`, { method: 'DELETE', headers, keepalive: true }).catch(() => undefined);
+    };
     batch.forEach((r, i) => {
       const t = transceivers[i];
       if (refused[i] || !t || t.currentDirection === 'inactive') return this.single(r);
@@ -93,9 +102,10 @@ export class WhepBundler {
         close: () => {
           if (closed) return;
           closed = true;
-          // The last tile closes the connection; before that, the gateway stops sending this tile's stream.
-          if (--open === 0) shared.close();
-          else if (shared.location) fetch(`${shared.location}/${i}`, { method: 'DELETE', headers, keepalive: true }).catch(() => undefined);
+          open--;
+          // Tiles closing together (the page leaving, a page flip) make one request, not one each:
+          // a microtask still runs during pagehide, where a timer would not.
+          if (closing.push(i) === 1) queueMicrotask(settle);
         },
       });
     });
