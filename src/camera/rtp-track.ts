@@ -5,9 +5,26 @@ import type { Depacketizer, CodecParams } from '../codecs/types.ts';
 import type { SdpMedia } from '../sdp/index.ts';
 import type { TrackInfo } from '../stream/types.ts';
 import type { RtpQuality, SourceEvents } from './source.ts';
+import { DtsEstimator, type DtsHints } from '../codecs/dts.ts';
+import { parseH264Sps } from '../codecs/h264/sps.ts';
+import { parseH265Sps } from '../codecs/h265/sps.ts';
 
 function paramsKey(p: CodecParams): string {
   return `${p.codecString}|${p.width}x${p.height}|${p.fps}|${p.sampleRate}|${p.channels}|${p.sps?.toString('hex')}|${p.pps?.toString('hex')}|${p.vps?.toString('hex')}|${p.audioSpecificConfig?.toString('hex')}`;
+}
+
+/** The SPS's reorder depth and frame duration, for decode times of B-frame streams. */
+function dtsHints(codec: string, p: CodecParams, clockRate: number): DtsHints {
+  if (!p.sps) return {};
+  let sps: { fps?: number; depth?: number } | undefined;
+  if (codec === 'H264') {
+    const r = parseH264Sps(p.sps);
+    if (r.ok) sps = { fps: r.value.fps, depth: r.value.maxNumReorderFrames };
+  } else {
+    const r = parseH265Sps(p.sps);
+    if (r.ok) sps = { fps: r.value.fps, depth: r.value.maxNumReorderPics };
+  }
+  return { depth: sps?.depth, frameTicks: sps?.fps ? Math.round(clockRate / sps.fps) : undefined };
 }
 
 /**
@@ -17,12 +34,15 @@ function paramsKey(p: CodecParams): string {
 export class RtpTrack {
   private lastParamsKey: string;
   private lastParamsVersion: number | undefined;
+  /** H.264/H.265: decode times for streams with B-frames (RTP carries presentation times only). */
+  private readonly dts: DtsEstimator | undefined;
 
   private constructor(
     readonly info: TrackInfo,
     readonly receiver: RtpReceiver,
     readonly depacketizer: Depacketizer,
   ) {
+    this.dts = info.codec === 'H264' || info.codec === 'H265' ? new DtsEstimator(dtsHints(info.codec, depacketizer.params(), info.clockRate)) : undefined;
     this.lastParamsKey = paramsKey(depacketizer.params());
     this.lastParamsVersion = depacketizer.paramsVersion;
   }
@@ -66,6 +86,7 @@ export class RtpTrack {
     if (this.paramsChanged()) {
       // In-band parameter sets differ from the SDP (or changed mid-stream, QUIRKS Q35/Q37).
       this.info.params = { ...this.depacketizer.params() };
+      this.dts?.hint(dtsHints(this.info.codec, this.info.params, this.info.clockRate));
       events.trackParams(this.info.id, this.info.params);
     }
     for (const f of frames) {
@@ -73,7 +94,7 @@ export class RtpTrack {
         track: this.info.id,
         codec: this.info.codec,
         pts: f.timestamp,
-        dts: f.timestamp,
+        dts: this.dts ? this.dts.push(f.timestamp, f.keyframe) : f.timestamp,
         clockRate: this.info.clockRate,
         wallclock: this.receiver.wallclock(f.timestamp),
         keyframe: f.keyframe,

@@ -91,6 +91,11 @@ const GRACE_SEGMENTS = 3;
 const UNKNOWN_GOP_MS = 4000;
 /** A GOP longer than this is cut anyway (the segment then starts without a keyframe). */
 const MAX_SEGMENT_MS = 30_000;
+/**
+ * Media time of the first sample, in seconds. Not 0: a B-frame stream's decode timeline starts
+ * before the presentation time of its first keyframe (see dtsOf), and tfdt is unsigned.
+ */
+const TIMELINE_START_S = 10;
 
 function nalType(codec: string, nal: Buffer): number {
   return codec === 'H265' ? (nal[0]! >> 1) & 0x3f : nal[0]! & 0x1f;
@@ -126,7 +131,7 @@ export class HlsMuxer extends EventEmitter {
   private epoch = -1;
   private epochWall0 = 0;
   /** Seconds: where the next epoch's timeline starts (end of everything so far). */
-  private timelineSec = 0;
+  private timelineSec = TIMELINE_START_S;
   private nextDiscontinuity = false;
   private paramKey = '';
   private transcoder: G711Transcoder | undefined;
@@ -426,8 +431,12 @@ export class HlsMuxer extends EventEmitter {
 
   private dtsOf(st: TrackState, au: AccessUnit): number {
     if (!st.origin) {
+      // The wall clock is the first sample's presentation time; with B-frames it is decoded
+      // (pts - dts) earlier. Anchoring the decode time there instead would show the video that much
+      // after the audio.
       const sec = this.timelineSec + (au.wallclock - this.epochWall0) / 1000;
-      st.origin = { pts: au.dts, dts: Math.round(sec * st.timescale) };
+      const cto = ((au.pts - au.dts) * st.timescale) / au.clockRate;
+      st.origin = { pts: au.dts, dts: Math.round(sec * st.timescale - cto) };
     }
     return st.origin.dts + Math.round(((au.dts - st.origin.pts) * st.timescale) / au.clockRate);
   }

@@ -39,6 +39,36 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: n
 /** GStreamer rtspsrc over TCP decodes `frames` video buffers (success is the pipeline's EOS). */
 const gstRead = (url: string, frames = 15) => rtspsrcRead(url, { numBuffers: frames, latencyMs: 200, timeoutMs: 40_000 });
 
+/**
+ * LL-HLS of `stream` from a fastify server on the gateway: waits until `parts` parts are listed,
+ * then writes init + those parts into one fMP4 file for ffprobe.
+ */
+async function hlsSample(gateway: Parameters<typeof buildHttpServer>[0]['gateway'], stream: string, parts: number): Promise<{ multivariant: string; file: string }> {
+  const app = await buildHttpServer({ gateway, logger: createLogger({ level: 'silent' }) });
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    const httpPort = typeof addr === 'object' && addr ? addr.port : 0;
+    const base = `http://127.0.0.1:${httpPort}/hls/${stream}/`;
+    const multivariant = await (await fetch(`${base}index.m3u8`)).text();
+    const mediaUri = /^[^#\s].*$/m.exec(multivariant)![0];
+    let media = '';
+    for (let i = 0; i < 75; i++) {
+      media = await (await fetch(base + mediaUri)).text();
+      if ((media.match(/#EXT-X-PART:/g) ?? []).length >= parts) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const init = /#EXT-X-MAP:URI="([^"]+)"/.exec(media)![1]!;
+    const uris = [...media.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]+)"/g)].map((m) => m[1]!).slice(0, parts);
+    const bodies = await Promise.all([init, ...uris].map(async (u) => Buffer.from(await (await fetch(base + u)).arrayBuffer())));
+    const file = path.join(dir, `hls-${stream}.mp4`);
+    writeFileSync(file, Buffer.concat(bodies));
+    return { multivariant, file };
+  } finally {
+    await app.close();
+  }
+}
+
 const video = (s: { streams: ProbedStream[] }) => s.streams.find((x) => x.codec_type === 'video');
 const audio = (s: { streams: ProbedStream[] }) => s.streams.find((x) => x.codec_type === 'audio');
 
@@ -142,35 +172,13 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'ffprobe', 'ffmpeg', 'gst-launch-1
       expect(Number(video(p)!.nb_read_frames)).toBeGreaterThanOrEqual(15);
       expect(audio(p)).toMatchObject({ codec_name: 'aac', sample_rate: '44100' });
       // The pushed stream feeds the hub like a pulled camera: LL-HLS serves it too.
-      const app = await buildHttpServer({ gateway: srv.gateway, logger: createLogger({ level: 'silent' }) });
-      try {
-        await app.listen({ host: '127.0.0.1', port: 0 });
-        const addr = app.server.address();
-        const httpPort = typeof addr === 'object' && addr ? addr.port : 0;
-        const base = `http://127.0.0.1:${httpPort}/hls/pub/`;
-        const multi = await (await fetch(`${base}index.m3u8`)).text();
-        expect(multi).toMatch(/RESOLUTION=320x240/);
-        expect(multi).toMatch(/CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
-        const mediaUri = /^[^#\s].*$/m.exec(multi)![0];
-        // Wait until ten parts (2 s) are listed, then decode init + parts with ffprobe.
-        let media = '';
-        for (let i = 0; i < 50; i++) {
-          media = await (await fetch(base + mediaUri)).text();
-          if ((media.match(/#EXT-X-PART:/g) ?? []).length >= 10) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        const init = /#EXT-X-MAP:URI="([^"]+)"/.exec(media)![1]!;
-        const parts = [...media.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]+)"/g)].map((m) => m[1]!).slice(0, 10);
-        const bodies = await Promise.all([init, ...parts].map(async (u) => Buffer.from(await (await fetch(base + u)).arrayBuffer())));
-        const mp4 = path.join(dir, 'hls.mp4');
-        writeFileSync(mp4, Buffer.concat(bodies));
-        const probe = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', mp4]);
-        const vs = (JSON.parse(probe.stdout) as { streams: ProbedStream[] }).streams[0]!;
-        expect(vs).toMatchObject({ codec_name: 'h264', width: W, height: H });
-        expect(Number(vs.nb_read_frames)).toBeGreaterThanOrEqual(25); // 10 parts × 0.2 s at 15 fps
-      } finally {
-        await app.close();
-      }
+      const hls = await hlsSample(srv.gateway, 'pub', 10);
+      expect(hls.multivariant).toMatch(/RESOLUTION=320x240/);
+      expect(hls.multivariant).toMatch(/CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
+      const probe = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', hls.file]);
+      const vs = (JSON.parse(probe.stdout) as { streams: ProbedStream[] }).streams[0]!;
+      expect(vs).toMatchObject({ codec_name: 'h264', width: W, height: H });
+      expect(Number(vs.nb_read_frames)).toBeGreaterThanOrEqual(25); // 10 parts × 0.2 s at 15 fps
       const second = await run('ffmpeg', pushArgs.map((a) => (a === '-stream_loop' ? '-t' : a === '-1' ? '2' : a)), 20_000);
       expect(second.code).not.toBe(0);
       expect(second.stderr).toMatch(/409/);
@@ -178,6 +186,47 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'ffprobe', 'ffmpeg', 'gst-launch-1
     } finally {
       pusher.kill('SIGINT');
       await new Promise((r) => pusher.once('close', r));
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!haveTools('ffprobe', 'ffmpeg'))('push ingest of H.264 with B-frames (ffmpeg, libx264 defaults)', () => {
+  it('LL-HLS keeps every frame with decode times in decode order and decodes without errors', async () => {
+    const srv = await startServer([{ id: 'enc', url: 'publisher' }]);
+    const file = path.join(dir, 'bframes.mp4');
+    // -preset veryfast: 3 B-frames with b-pyramid, as libx264 encodes by default (ultrafast has none).
+    const mk = await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=25`, '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '3', '-g', '25', '-pix_fmt', 'yuv420p', file]);
+    expect(mk.code, mk.stderr).toBe(0);
+    // The fixture has reordered frames: some packets' pts differ from their dts.
+    const src = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,dts', '-of', 'csv=p=0', file]);
+    expect(src.stdout.split('\n').filter((l) => /^\d+,\d+$/.test(l) && l.split(',')[0] !== l.split(',')[1]).length).toBeGreaterThan(50);
+    const pusher = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'tcp', srv.url('enc')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let pushErr = '';
+    pusher.stderr.on('data', (d: Buffer) => (pushErr += d.toString()));
+    try {
+      const t0 = Date.now();
+      while (!srv.gateway.hub.get('enc')?.lastKeyframe() && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 100));
+      expect(srv.gateway.hub.get('enc')?.lastKeyframe(), pushErr).toBeDefined();
+      // 15 parts of 0.2 s = 3 s = 75 frames at 25 fps.
+      const hls = await hlsSample(srv.gateway, 'enc', 15);
+      const frames = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,dts:frame=pts', '-of', 'json', hls.file]);
+      // No decode errors: a dropped B-frame that others reference shows as an error here.
+      expect(frames.stderr.trim()).toBe('');
+      // -show_entries of packets and frames together lists both in one array, each with its type.
+      const all = (JSON.parse(frames.stdout) as { packets_and_frames: { type: string; pts: number; dts?: number }[] }).packets_and_frames;
+      const out = { packets: all.filter((x) => x.type === 'packet') as { pts: number; dts: number }[], frames: all.filter((x) => x.type === 'frame') };
+      expect(out.packets.length).toBeGreaterThanOrEqual(72);
+      expect(out.frames.length).toBe(out.packets.length);
+      // Decode times increase in decode order; presentation times are reordered (B-frames kept)…
+      for (let i = 1; i < out.packets.length; i++) expect(out.packets[i]!.dts).toBeGreaterThan(out.packets[i - 1]!.dts);
+      expect(out.packets.filter((p) => p.pts !== p.dts).length).toBeGreaterThan(out.packets.length / 2);
+      // …and the decoded frames come out one frame (40 ms, timescale 90 kHz) apart, none missing.
+      const pts = out.frames.map((f) => f.pts).sort((a, b) => a - b);
+      for (let i = 1; i < pts.length; i++) expect(pts[i]! - pts[i - 1]!, `frame ${i}`).toBe(3600);
+    } finally {
+      pusher.kill('SIGINT');
+      await new Promise((r) => pusher.once('close', r));
+      await srv.stop();
     }
   }, 60_000);
 });

@@ -17,6 +17,11 @@ export interface H264Sps {
   height: number;
   /** From VUI timing info: time_scale / (2 * num_units_in_tick), when present and sane. */
   fps?: number;
+  /**
+   * VUI bitstream_restriction max_num_reorder_frames (E.2.1): how many frames may precede a frame in
+   * decode order and follow it in output order (0: no B-frame reordering). Absent in many cameras' SPS.
+   */
+  maxNumReorderFrames?: number;
 }
 
 /** Profiles whose SPS carries chroma_format_idc, bit depths and scaling lists (7.3.2.1.1). */
@@ -122,14 +127,50 @@ export function parseH264Sps(nal: Buffer): Result<H264Sps> {
     frameMbsOnly, width, height,
   };
   if (r.flag()) {
-    const fps = parseVuiFps(r);
-    if (fps !== undefined) sps.fps = fps;
+    const vui = parseVui(r);
+    if (vui.fps !== undefined) sps.fps = vui.fps;
+    if (vui.maxNumReorderFrames !== undefined) sps.maxNumReorderFrames = vui.maxNumReorderFrames;
   }
   return ok(sps);
 }
 
-/** VUI (E.1.1) up to timing_info; returns the frame rate or undefined if absent or unreadable. */
-function parseVuiFps(r: BitReader): number | undefined {
+/** hrd_parameters() (E.1.2): skipped. */
+function skipHrd(r: BitReader): void {
+  const cpbCnt = r.ue() + 1;
+  r.skip(8); // bit_rate_scale, cpb_size_scale
+  for (let i = 0; i < cpbCnt && i < 32 && !r.overrun; i++) {
+    r.ue(); // bit_rate_value_minus1
+    r.ue(); // cpb_size_value_minus1
+    r.bit(); // cbr_flag
+  }
+  r.skip(20); // initial_cpb_removal_delay_length_minus1 … time_offset_length
+}
+
+/** VUI (E.1.1): the frame rate (timing info) and max_num_reorder_frames (bitstream restriction), each when present and readable. */
+function parseVui(r: BitReader): { fps?: number; maxNumReorderFrames?: number } {
+  const timing = parseVuiTiming(r);
+  if (!timing) return {};
+  const fps = timing.fps;
+  if (timing.present) r.bit(); // fixed_frame_rate_flag
+  const nalHrd = r.flag();
+  if (nalHrd) skipHrd(r);
+  const vclHrd = r.flag();
+  if (vclHrd) skipHrd(r);
+  if (nalHrd || vclHrd) r.bit(); // low_delay_hrd_flag
+  r.bit(); // pic_struct_present_flag
+  if (!r.flag() || r.overrun) return { fps }; // bitstream_restriction_flag
+  r.bit(); // motion_vectors_over_pic_boundaries_flag
+  for (let i = 0; i < 4; i++) r.ue(); // max_bytes_per_pic_denom … log2_max_mv_length_vertical
+  const reorder = r.ue();
+  r.ue(); // max_dec_frame_buffering
+  return r.overrun || reorder > 16 ? { fps } : { fps, maxNumReorderFrames: reorder };
+}
+
+/**
+ * VUI (E.1.1) up to timing_info_present_flag and, when set, num_units_in_tick and time_scale: whether
+ * timing info is present and the frame rate it gives (when sane); undefined when unreadable.
+ */
+function parseVuiTiming(r: BitReader): { present: boolean; fps?: number } | undefined {
   if (r.flag()) {
     // aspect_ratio_info_present_flag
     if (r.u(8) === 255) r.skip(32); // Extended_SAR: sar_width, sar_height
@@ -144,14 +185,15 @@ function parseVuiFps(r: BitReader): number | undefined {
     r.ue(); // chroma_sample_loc_type_top_field
     r.ue(); // chroma_sample_loc_type_bottom_field
   }
-  if (!r.flag()) return undefined; // timing_info_present_flag
+  if (!r.flag()) return r.overrun ? undefined : { present: false }; // timing_info_present_flag
   const numUnitsInTick = r.u(32);
   const timeScale = r.u(32);
-  if (r.overrun || numUnitsInTick === 0 || timeScale === 0) return undefined;
+  if (r.overrun) return undefined;
+  if (numUnitsInTick === 0 || timeScale === 0) return { present: true };
   // One frame is two field ticks (E.2.1, with field-based timing as in x264 and most cameras).
   const fps = timeScale / (2 * numUnitsInTick);
-  if (!(fps > 0 && fps <= 1000)) return undefined;
-  return Math.round(fps * 1000) / 1000;
+  if (!(fps > 0 && fps <= 1000)) return { present: true };
+  return { present: true, fps: Math.round(fps * 1000) / 1000 };
 }
 
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');

@@ -18,6 +18,8 @@ export interface H265Sps {
   chromaFormatIdc: number;
   bitDepthLuma: number;
   bitDepthChroma: number;
+  /** sps_max_num_reorder_pics of the highest sub-layer (7.4.3.2.1): 0 means no reordering (no B-frames). */
+  maxNumReorderPics?: number;
 }
 
 const MAX_DIMENSION = 16384;
@@ -132,20 +134,27 @@ export function parseH265Sps(nal: Buffer): Result<H265Sps> {
     generalConstraintIndicatorFlags: constraint, generalLevelIdc, width, height,
     chromaFormatIdc, bitDepthLuma, bitDepthChroma,
   };
-  const fps = readFps(r, maxSubLayersMinus1);
+  const fps = readFps(r, maxSubLayersMinus1, (n) => {
+    if (!r.overrun && n <= 16) sps.maxNumReorderPics = n;
+  });
   if (fps !== undefined) sps.fps = fps;
   return ok(sps);
 }
 
-/** Reads the rest of the SPS up to vui_timing_info; undefined when absent or unreadable. */
-function readFps(r: BitReader, maxSubLayersMinus1: number): number | undefined {
+/**
+ * Reads the rest of the SPS up to vui_timing_info; undefined when absent or unreadable. Hands out
+ * sps_max_num_reorder_pics of the highest sub-layer on the way.
+ */
+function readFps(r: BitReader, maxSubLayersMinus1: number, onReorder: (pics: number) => void): number | undefined {
   const log2MaxPocLsb = r.ue() + 4;
   const orderingInfo = r.flag();
+  let reorder = 0;
   for (let i = orderingInfo ? 0 : maxSubLayersMinus1; i <= maxSubLayersMinus1; i++) {
     r.ue(); // sps_max_dec_pic_buffering_minus1
-    r.ue(); // sps_max_num_reorder_pics
+    reorder = r.ue(); // sps_max_num_reorder_pics
     r.ue(); // sps_max_latency_increase_plus1
   }
+  onReorder(reorder);
   for (let i = 0; i < 6; i++) r.ue(); // coding/transform block sizes and hierarchy depths
   if (r.flag() && r.flag()) skipScalingListData(r); // scaling_list_enabled, sps_scaling_list_data_present
   r.bit(); // amp_enabled_flag

@@ -91,6 +91,24 @@ describe('fMP4 boxes (checked with mp4box.js and ffprobe)', () => {
     });
   }
 
+  it('video decoded before it is presented (B-frames: pts - dts > 0) stays in sync with the audio', () => {
+    const v = videoClip('H264');
+    const a = audioClip('AAC');
+    // Every frame presented two frames (2 × 6000 ticks at 15 fps) after it is decoded, as a stream with
+    // a reorder depth of 2 is; the wall clock follows the presentation time, as at ingest.
+    const reorder = 12000;
+    const aus = accessUnits([v, a], 2).map((au) => (au.track === v.track.id ? { ...au, pts: au.pts + reorder, wallclock: au.wallclock + (reorder / 90000) * 1000 } : au));
+    const m = run([v, a], aus);
+    const [video, audio] = parseFmp4(wholeFile(m)).tracks;
+    expect(video!.samples.every((x) => x.cts - x.dts === reorder)).toBe(true);
+    // The audio sample and the video frame captured at the same moment are presented at the same time.
+    const firstVideoWall = Math.min(...aus.filter((x) => x.track === v.track.id).map((x) => x.wallclock));
+    const firstAudioWall = Math.min(...aus.filter((x) => x.track === a.track.id).map((x) => x.wallclock));
+    const videoPresentedS = video!.samples[0]!.cts / 90000;
+    const audioPresentedS = audio!.samples[0]!.cts / a.track.clockRate;
+    expect(Math.abs(videoPresentedS - audioPresentedS - (firstVideoWall - firstAudioWall) / 1000)).toBeLessThan(0.002);
+  });
+
   it('H.264 High 640x360 video only', () => {
     const v = videoClip('H264', 'h264_x264_640x360_fua.rtp');
     const m = run([v], accessUnits([v], 2));
