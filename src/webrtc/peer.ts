@@ -125,6 +125,8 @@ export class OutTrack {
   nacked = 0;
   retransmitted = 0;
   keyframeRequests = 0;
+  /** Command sequence number of the last FIR acted on (RFC 5104 4.3.1.2: a repeat is a retransmission). */
+  lastFirSeq = -1;
 
   constructor(
     readonly plan: SendPlan,
@@ -403,6 +405,10 @@ export class WhepPeer {
     for (const d of this.pc.dtlsTransports) {
       (d as unknown as { srtpProfiles: number[] }).srtpProfiles = SRTP_PROFILES;
       onDtlsClient(d as unknown as WeriftDtlsStart);
+      // FIR is read off the transport: werift routes payload-specific feedback by its media SSRC,
+      // which RFC 5104 4.3.1.2 sets to 0 for FIR (the target SSRC is in the FCI), so a conforming
+      // FIR never reached the sender's onRtcp.
+      (d as unknown as { onRtcp: { subscribe(f: (p: unknown) => void): unknown } }).onRtcp.subscribe((p) => this.onFir(p));
     }
     const transceivers = this.pc.getTransceivers();
     for (const t of transceivers) {
@@ -423,18 +429,24 @@ export class WhepPeer {
     const out = new OutTrack(plan, t.sender);
     this.tracks.push(out);
     t.sender.onGenericNack.subscribe((nack) => out.retransmit(nack.lost));
-    t.sender.onRtcp.subscribe((p) => {
-      // PLI (RFC 4585 6.3.1) arrives through onPictureLossIndication; FIR (RFC 5104 4.3.1) only here.
-      const fbt = p as unknown as { type: number; feedback?: { count?: number } };
-      if (fbt.type === 206 && fbt.feedback?.count === 4) {
-        out.keyframeRequests++;
-        this.opts.onKeyframeRequest(plan);
-      }
-    });
+    // PLI (RFC 4585 6.3.1) names the sender's SSRC as its media source, so werift routes it here.
     t.sender.onPictureLossIndication.subscribe(() => {
       out.keyframeRequests++;
       this.opts.onKeyframeRequest(plan);
     });
+  }
+
+  /** FIR (RFC 5104 4.3.1): one keyframe request per FCI entry naming one of our tracks, once per command sequence number. */
+  private onFir(p: unknown): void {
+    const fb = p as { type?: number; feedback?: { count?: number; fir?: { ssrc: number; sequenceNumber: number }[] } };
+    if (fb.type !== 206 || fb.feedback?.count !== 4) return;
+    for (const entry of fb.feedback.fir ?? []) {
+      const out = this.tracks.find((t) => (t.sender as unknown as WeriftSender).ssrc === entry.ssrc);
+      if (!out || out.lastFirSeq === entry.sequenceNumber) continue;
+      out.lastFirSeq = entry.sequenceNumber;
+      out.keyframeRequests++;
+      this.opts.onKeyframeRequest(out.plan);
+    }
   }
 
   /** Duplicate each host candidate for every additional host, same port (the socket listens on all addresses). */

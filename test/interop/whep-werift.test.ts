@@ -79,6 +79,21 @@ async function viewer(): Promise<Viewer> {
   return v;
 }
 
+/**
+ * A FIR feedback message (RFC 5104 4.3.1: sender SSRC, media SSRC 0, one FCI entry of SSRC + command
+ * sequence number), in the shape werift's RtcpPayloadSpecificFeedback serializes; werift parses FIR
+ * but does not export its class.
+ */
+function fullIntraRequest(mediaSsrc: number, seq: number): { count: number; length: number; serialize(): Buffer } {
+  const body = Buffer.alloc(16);
+  body.writeUInt32BE(1, 0);
+  body.writeUInt32BE(0, 4);
+  body.writeUInt32BE(mediaSsrc >>> 0, 8);
+  body[12] = seq & 0xff;
+  // RTCP length: 32-bit words after the first (header word + 4 payload words).
+  return { count: 4, length: body.length / 4, serialize: () => body };
+}
+
 /** WHEP DELETE, then the peer: the session is gone from the gateway at once. */
 async function hangUp(v: Viewer): Promise<void> {
   if (v.id) expect((await fetch(`${srv.base}/whep/sessions/${v.id}`, { method: 'DELETE' })).status).toBe(200);
@@ -86,7 +101,7 @@ async function hangUp(v: Viewer): Promise<void> {
 }
 
 describe('WHEP viewers on the main thread and on a worker', () => {
-  it('sender reports carry the camera clock; a PLI is answered with the cached keyframe at once, and counted', async () => {
+  it('sender reports carry the camera clock; a PLI, and a FIR, are answered with the cached keyframe at once, and counted', async () => {
     const v = await viewer();
     try {
       await waitFor(() => v.reports.length >= 2 && v.received >= 100, 15_000, 'two sender reports');
@@ -112,6 +127,21 @@ describe('WHEP viewers on the main thread and on a worker', () => {
       await waitFor(() => (srv.service.stats(v.id)?.keyframesResent ?? 0) >= 1, 5_000, 'PLI counted');
       expect(srv.service.stats(v.id)!.keyframeRequests).toBe(1);
       expect(srv.service.stats(v.id)!.keyframesResent).toBe(1);
+
+      // FIR (RFC 5104 4.3.1), the older request some clients send instead: the same answer, after the
+      // camera's next keyframe so that again only the cached one can arrive within 300 ms.
+      const afterPli = Date.now();
+      await waitFor(() => v.arrivals.some((a) => a.at > afterPli && a.nal === 5), 10_000, 'the next keyframe');
+      await new Promise((r) => setTimeout(r, 150));
+      const firAt = Date.now();
+      await v.pc.dtlsTransports[0]!.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: fullIntraRequest(v.ssrc, 1) as never })]);
+      await waitFor(() => v.arrivals.some((a) => a.at >= firAt && (a.nal === 5 || a.nal === 7)), 300, 'keyframe after FIR');
+      await waitFor(() => (srv.service.stats(v.id)?.keyframesResent ?? 0) >= 2, 5_000, 'FIR counted');
+      expect(srv.service.stats(v.id)!.keyframeRequests).toBe(2);
+      // The same command sequence number again is a retransmission of that FIR (RFC 5104 4.3.1.2): not a new request.
+      await v.pc.dtlsTransports[0]!.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: fullIntraRequest(v.ssrc, 1) as never })]);
+      await new Promise((r) => setTimeout(r, 1000)); // stats reach the main thread once a second
+      expect(srv.service.stats(v.id)!.keyframeRequests).toBe(2);
     } finally {
       await hangUp(v);
     }
