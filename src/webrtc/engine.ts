@@ -96,7 +96,7 @@ interface PeerEntry {
   /** Per stream the peer sends: its feed (one, or several in a bundled session). */
   feeds: Map<string, PeerFeed>;
   /** Shared by the peer's feeds: bursts of all its streams leave at one bounded rate. */
-  pacer?: Pacer;
+  pacer: Pacer;
 }
 
 export class Engine {

@@ -118,8 +118,8 @@ export class PeerFeed {
   constructor(
     readonly peer: WhepPeer,
     readonly stream: string,
-    readonly indices: number[] = peer.tracks.map((_, i) => i),
-    private readonly pacer: Pacer = new Pacer(() => peer.isClosed),
+    readonly indices: number[],
+    private readonly pacer: Pacer,
   ) {
     for (const i of indices) this.states.set(i, { base: peer.tracks[i]!.tsBase, epoch: -1, lastKeyframeResend: 0 });
   }
