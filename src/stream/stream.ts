@@ -12,6 +12,9 @@ export interface GopCacheLimits {
 
 const VIDEO_CODECS = new Set(['H264', 'H265', 'MJPEG']);
 
+/** B-frames are taken as seen after this many reordered frames: one timestamp glitch is not a stream of B-frames. */
+const REORDERED_FRAMES = 3;
+
 export function isVideoAu(au: AccessUnit): boolean {
   return VIDEO_CODECS.has(au.codec);
 }
@@ -47,6 +50,9 @@ export class Stream extends EventEmitter {
   private bytes = 0;
   /** The last access unit per track (audio-only streams start from here). */
   private lastAudio: AccessUnit[] = [];
+  /** Video frames of this epoch presented before an earlier one (see videoReordered). */
+  private reorderedFrames = 0;
+  private maxVideoPts = -Infinity;
 
   constructor(name: string, limits: Partial<GopCacheLimits> = {}) {
     super();
@@ -67,6 +73,14 @@ export class Stream extends EventEmitter {
     return this._epoch;
   }
 
+  /**
+   * Video frames of this epoch arrived out of presentation order (B-frames): a frame's pts lower
+   * than one before it. Outputs that need presentation order (WebRTC) refuse such a stream.
+   */
+  get videoReordered(): boolean {
+    return this.reorderedFrames >= REORDERED_FRAMES;
+  }
+
   get hasVideo(): boolean {
     return this._tracks.some((t) => t.kind === 'video');
   }
@@ -74,6 +88,8 @@ export class Stream extends EventEmitter {
   /** The source (re)started with these tracks. Clears the GOP cache: timestamps restart. */
   start(tracks: TrackInfo[]): number {
     this._epoch++;
+    this.reorderedFrames = 0;
+    this.maxVideoPts = -Infinity;
     this._tracks = tracks.map((t) => ({ ...t, params: { ...t.params } }));
     this.clearGop();
     this.lastAudio = [];
@@ -105,6 +121,12 @@ export class Stream extends EventEmitter {
   }
 
   publish(au: AccessUnit): void {
+    if (isVideoAu(au)) {
+      const back = this.maxVideoPts - au.pts;
+      if (back > 0 && back < au.clockRate) this.reorderedFrames++;
+      // Forward, or back by more than a second: a camera clock that jumped, not a B-frame.
+      else this.maxVideoPts = au.pts;
+    }
     const size = auBytes(au);
     this.accessUnits++;
     this.bytes += size;

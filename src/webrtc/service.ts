@@ -163,6 +163,19 @@ class Pump {
   }
 }
 
+/**
+ * Why a stream's video cannot go out over WebRTC although its codec can: B-frames. WebRTC's H.264
+ * and H.265 carry frames in presentation order; sent in decode order (as the camera sent them),
+ * Chromium decoded 44 of 391 frames in 8 s of an x264 stream with 3 B-frames (6 fps, 46 PLIs, 3 s
+ * of freezes) against every frame without them. The hub sees it (Stream.videoReordered: frames
+ * presented before earlier ones). The wall then plays the camera over LL-HLS, which carries B-frames.
+ */
+function reorderedVideo(stream: Stream): string | undefined {
+  if (!stream.videoReordered) return undefined;
+  const codec = stream.tracks.find((t) => t.kind === 'video')?.codec ?? 'H.264';
+  return `WebRTC: the camera's ${codec} video has B-frames (frames out of presentation order), which WebRTC cannot carry; LL-HLS and the RTSP restream play it (or turn B-frames off in the encoder, e.g. x264 -bf 0)`;
+}
+
 export class WebRtcService {
   private engines: EngineHandle[] = [];
   private readonly sessions = new Map<string, SessionRecord>();
@@ -361,6 +374,11 @@ export class WebRtcService {
     try {
       const live = stream.online && stream.tracks.length > 0 ? true : cam.config.onDemand ? await this.waitLive(stream) : false;
       if (!live) throw new WhepError(409, `camera '${streamName}' is not streaming (${cam.status().state})`, { 'Retry-After': RETRY_AFTER_S });
+      const reordered = reorderedVideo(stream);
+      if (reordered) {
+        (cam as { setNote?: (key: string, text: string | undefined) => void }).setNote?.('webrtc', reordered);
+        throw new WhepError(422, reordered);
+      }
       let neg;
       try {
         neg = negotiate({ offer, tracks: stream.tracks, audioMode: cam.config.audio, canTranscode: findFfmpeg() !== null });
@@ -478,6 +496,8 @@ export class WebRtcService {
       if (i >= room) return { stream: name, reason: `too many WebRTC sessions (${this.maxSessions})` };
       // No on-demand wait here: one slow camera must not hold every tile; its tile asks on its own.
       if (!stream.online || stream.tracks.length === 0 || (stream.hasVideo && stream.lastKeyframe() === undefined)) return { stream: name, reason: `camera '${name}' is not streaming (${cam.status().state})` };
+      const reordered = reorderedVideo(stream);
+      if (reordered) return { stream: name, reason: reordered };
       return { stream: name, tracks: stream.tracks };
     });
     let neg;

@@ -15,7 +15,7 @@ const FRAG = { 'Content-Type': 'application/trickle-ice-sdpfrag' };
 beforeAll(async () => {
   process.env.CAMGATE_WEBRTC_MAX_SESSIONS = '20';
   srv = await startWhepServer({
-    cameras: [{ id: 'demo' }, { id: 'down', url: 'rtsp://127.0.0.1:1/none' }],
+    cameras: [{ id: 'demo' }, { id: 'down', url: 'rtsp://127.0.0.1:1/none' }, { id: 'bframes', url: 'publisher' }],
     additionalHosts: ['203.0.113.7'],
     iceServers: [{ urls: 'stun:stun.example.net' }, { urls: ['turn:turn.example.net?transport=udp'], username: 'user', credential: 'secret' }],
   });
@@ -197,6 +197,30 @@ describe('bundled session (POST /whep?streams=…, the wall: one connection for 
       await authed.close();
     }
   }, 30_000);
+});
+
+describe('video with B-frames', () => {
+  it('422 with the reason for a single session, refused in a bundle; the camera status says why', async () => {
+    // x264 -bf 3 (High profile), decode order I P B b b …: what an encoder pushing to camgate sends.
+    const sps = Buffer.from('6764000dacd94141fb011000000300100000030320f1429960', 'hex');
+    const pps = Buffer.from('68ebe3cb22c0', 'hex');
+    const stream = srv.gateway.hub.get('bframes')!;
+    const epoch = stream.start([{ id: 0, kind: 'video', codec: 'H264', clockRate: 90000, params: { sps, pps, width: 320, height: 240 } }]);
+    const order = [0, 4, 2, 1, 3, 8, 6, 5, 7];
+    order.forEach((f, i) => stream.publish({ track: 0, codec: 'H264', pts: 90000 + f * 3600, dts: 90000 + i * 3600 - 7200, clockRate: 90000, wallclock: Date.now(), keyframe: i === 0, data: i === 0 ? [sps, pps, Buffer.from([0x65, 0x88, 0x80])] : [Buffer.from([0x41, 0x9a])], epoch }));
+    const r = await post('bframes', chromeOffer());
+    expect(r.status).toBe(422);
+    expect(((await r.json()) as { message: string }).message).toMatch(/B-frames.*WebRTC cannot carry/);
+    const status = (await (await fetch(`${srv.base}/api/cameras/bframes`)).json()) as { notes?: string[] };
+    expect((status.notes ?? []).join(' ')).toMatch(/B-frames/);
+    const b = await fetch(`${srv.base}/whep?streams=demo,bframes`, { method: 'POST', headers: SDP, body: chromeOffer({ videos: 2, audio: [] }) });
+    expect(b.status).toBe(201);
+    const members = JSON.parse(b.headers.get('camgate-bundle')!) as { refused?: string }[];
+    expect(members[0]!.refused).toBeUndefined();
+    expect(members[1]!.refused).toMatch(/B-frames/);
+    expect((await fetch(`${srv.base}${b.headers.get('location')}`, { method: 'DELETE' })).status).toBe(200);
+    stream.stop();
+  });
 });
 
 describe('WHEP session resource', () => {

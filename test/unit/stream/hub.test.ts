@@ -126,3 +126,30 @@ describe('StreamHub', () => {
     expect(hub.get('cam')).toBeUndefined();
   });
 });
+
+describe('Stream.videoReordered (B-frames, which WebRTC cannot carry)', () => {
+  const at = (frame: number, keyframe = false): AccessUnit => ({ ...video(0, keyframe), pts: 900000 + frame * 3600 });
+
+  it('frames in decode order with B-frames (I P B B …) are seen after a few; a restart forgets them', () => {
+    const s = new Stream('cam');
+    s.start(tracks);
+    for (const f of [0, 3, 1, 2]) s.publish(at(f, f === 0));
+    expect(s.videoReordered).toBe(false); // two reordered frames could be a glitch
+    for (const f of [6, 4, 5]) s.publish(at(f));
+    expect(s.videoReordered).toBe(true);
+    s.start(tracks);
+    expect(s.videoReordered).toBe(false);
+  });
+
+  it('a camera clock that jumps back (more than a second), or audio, is not reordering', () => {
+    const s = new Stream('cam');
+    s.start(tracks);
+    let f = 0;
+    for (let k = 0; k < 5; k++) {
+      for (let i = 0; i < 10; i++) s.publish(at(f++, i === 0));
+      f -= 40; // 1.6 s back, then on from there
+    }
+    for (let i = 0; i < 10; i++) s.publish(audio(10 - i));
+    expect(s.videoReordered).toBe(false);
+  });
+});
