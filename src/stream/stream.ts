@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { ReorderDetector } from '../codecs/dts.ts';
 import type { AccessUnit, TrackInfo } from './types.ts';
 import { Consumer, auBytes, type ConsumerOptions } from './consumer.ts';
 import { scavengeWhenIdle } from '../util/idle-gc.ts';
@@ -11,9 +12,6 @@ export interface GopCacheLimits {
 }
 
 const VIDEO_CODECS = new Set(['H264', 'H265', 'MJPEG']);
-
-/** B-frames are taken as seen after this many reordered frames: one timestamp glitch is not a stream of B-frames. */
-const REORDERED_FRAMES = 3;
 
 export function isVideoAu(au: AccessUnit): boolean {
   return VIDEO_CODECS.has(au.codec);
@@ -50,9 +48,8 @@ export class Stream extends EventEmitter {
   private bytes = 0;
   /** The last access unit per track (audio-only streams start from here). */
   private lastAudio: AccessUnit[] = [];
-  /** Video frames of this epoch presented before an earlier one (see videoReordered). */
-  private reorderedFrames = 0;
-  private maxVideoPts = -Infinity;
+  /** Video frames of this epoch presented before earlier ones (see videoReordered). */
+  private reorder = new ReorderDetector();
 
   constructor(name: string, limits: Partial<GopCacheLimits> = {}) {
     super();
@@ -78,7 +75,7 @@ export class Stream extends EventEmitter {
    * than one before it. Outputs that need presentation order (WebRTC) refuse such a stream.
    */
   get videoReordered(): boolean {
-    return this.reorderedFrames >= REORDERED_FRAMES;
+    return this.reorder.reordered;
   }
 
   get hasVideo(): boolean {
@@ -88,8 +85,7 @@ export class Stream extends EventEmitter {
   /** The source (re)started with these tracks. Clears the GOP cache: timestamps restart. */
   start(tracks: TrackInfo[]): number {
     this._epoch++;
-    this.reorderedFrames = 0;
-    this.maxVideoPts = -Infinity;
+    this.reorder = new ReorderDetector();
     this._tracks = tracks.map((t) => ({ ...t, params: { ...t.params } }));
     this.clearGop();
     this.lastAudio = [];
@@ -121,12 +117,7 @@ export class Stream extends EventEmitter {
   }
 
   publish(au: AccessUnit): void {
-    if (isVideoAu(au)) {
-      const back = this.maxVideoPts - au.pts;
-      if (back > 0 && back < au.clockRate) this.reorderedFrames++;
-      // Forward, or back by more than a second: a camera clock that jumped, not a B-frame.
-      else this.maxVideoPts = au.pts;
-    }
+    if (isVideoAu(au)) this.reorder.push(au.pts);
     const size = auBytes(au);
     this.accessUnits++;
     this.bytes += size;

@@ -65,8 +65,9 @@ export class WhepBundler {
         videos: batch.length,
         onOffer: () => batch.forEach((r) => r.onOffer?.()),
       });
-    } catch {
+    } catch (e) {
       // Refused as a whole (a gateway without bundles, a proxy, nothing sendable): each on its own.
+      console.warn(`camgate: no shared WebRTC connection (${e.message}); each tile connects on its own`);
       for (const r of batch) this.single(r);
       return;
     }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { DtsEstimator } from '../../../src/codecs/dts.ts';
+import { DtsEstimator, ReorderDetector } from '../../../src/codecs/dts.ts';
 import { parseH264Sps } from '../../../src/codecs/h264/sps.ts';
 import { parseH265Sps } from '../../../src/codecs/h265/sps.ts';
 
@@ -86,13 +86,43 @@ describe('reorder depth and frame rate from the SPS (the hints that make the fir
     expect(r.ok && r.value.maxNumReorderPics).toBeGreaterThan(0);
   });
 
-  it('with the hints the first GOP is exact too: dts one frame apart from the keyframe on, never after pts', () => {
-    const frames = gopOrder(2, 30, 3);
-    const d = new DtsEstimator({ depth: 2, frameTicks: FD });
-    const dts = frames.map((f) => d.push(f.pts * FD, f.key));
-    for (let i = 0; i < frames.length; i++) {
+  it('SPS hints count only once frames come out of order: a camera whose SPS allows reordering it never does keeps dts = pts', () => {
+    const honest = new DtsEstimator({ depth: 2, frameTicks: FD / 2 }); // and a wrong VUI frame rate
+    for (let i = 0; i < 60; i++) expect(honest.push(i * FD + (i % 3), i % 30 === 0)).toBe(i * FD + (i % 3));
+    expect(honest.depth).toBe(0);
+    const frames = gopOrder(3, 30, 3);
+    const bf = new DtsEstimator({ depth: 2, frameTicks: FD });
+    const dts = frames.map((f) => bf.push(f.pts * FD, f.key));
+    expect(bf.depth).toBe(2);
+    for (let i = 1; i < dts.length; i++) expect(dts[i]!).toBeGreaterThan(dts[i - 1]!);
+    const second = frames.findIndex((f, i) => i > 0 && f.key);
+    for (let i = second; i < frames.length; i++) {
       expect(dts[i]!, `frame ${i}`).toBeLessThanOrEqual(frames[i]!.pts * FD);
-      if (i > 0) expect(dts[i]! - dts[i - 1]!, `frame ${i}`).toBe(FD);
+      if (i > second) expect(dts[i]! - dts[i - 1]!, `frame ${i}`).toBe(FD);
     }
   });
+
+  it('a camera clock that jumps back, or back to where it started, is not reordering', () => {
+    const d = new DtsEstimator({ depth: 2, frameTicks: FD });
+    const det = new ReorderDetector();
+    let pts = 1_000_000;
+    for (let k = 0; k < 4; k++) {
+      for (let i = 0; i < 40; i++) {
+        pts += FD;
+        expect(d.push(pts, i === 0)).toBe(pts);
+        det.push(pts);
+      }
+      pts -= 24 * FD; // 0.8 s back at 30 fps, then on from there
+    }
+    // GStreamer's RTSP server, 13 frames into a shared stream: back to the first frame's pts, then on.
+    const replay = [...Array.from({ length: 13 }, (_, i) => i), ...Array.from({ length: 40 }, (_, i) => i)].map((i) => 5_000_000 + i * FD);
+    replay.forEach((p, i) => {
+      expect(d.push(p, i === 0 || i === 13)).toBe(p);
+      det.push(p);
+    });
+    expect(d.depth).toBe(0);
+    expect(det.reorderedFrames).toBe(0);
+    expect(det.reordered).toBe(false);
+  });
+
 });
