@@ -40,6 +40,12 @@ export interface WebRtcServiceOptions {
   onDemandWaitMs?: number;
   /** Start the engines when the HTTP server is ready (default, except under vitest) instead of on the first viewer. */
   prestart?: boolean;
+  /**
+   * Each worker runs one WHEP session with itself when it starts, so the first wall after start
+   * does not wait for code that never ran (src/webrtc/warmup.ts). Default: as prestart
+   * (env CAMGATE_WEBRTC_WARMUP=0/1 overrides).
+   */
+  warmUp?: boolean;
   /** A session not connected (ICE + DTLS) this long after its POST is freed. Default 15 s. */
   connectTimeoutMs?: number;
   /**
@@ -187,6 +193,7 @@ export class WebRtcService {
   /** The main-thread engine that takes the first sessions when workers exist (see mainThreadViewers). */
   private mainEngine?: EngineHandle;
   private readonly onDemandWaitMs: number;
+  private readonly warmUp: boolean;
   private readonly connectTimeoutMs: number | undefined;
   private started?: Promise<void>;
   private hostCache?: { at: number; ips: string[] };
@@ -205,6 +212,7 @@ export class WebRtcService {
     const envMain = process.env.CAMGATE_WEBRTC_MAIN_THREAD_VIEWERS;
     this.mainThreadViewers = Math.max(0, opts.mainThreadViewers ?? (envMain !== undefined ? Number(envMain) : 2)) || 0;
     this.onDemandWaitMs = opts.onDemandWaitMs ?? 8000;
+    this.warmUp = opts.warmUp ?? (process.env.CAMGATE_WEBRTC_WARMUP !== undefined ? process.env.CAMGATE_WEBRTC_WARMUP !== '0' : (opts.prestart ?? !process.env.VITEST));
     const envConnect = process.env.CAMGATE_WEBRTC_CONNECT_TIMEOUT_MS;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? (envConnect ? Number(envConnect) : undefined);
   }
@@ -293,7 +301,7 @@ export class WebRtcService {
   }
 
   private workerEngine(index: number, portRange: [number, number] | undefined, portCapacity: number, portsPerPeer: number): EngineHandle {
-    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { portRange, portsPerPeer }, name: `webrtc-${index}` });
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { portRange, portsPerPeer, warmUp: this.warmUp }, name: `webrtc-${index}` });
     worker.unref();
     let markReady!: () => void;
     const h: EngineHandle = {

@@ -5,10 +5,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { RTCDtlsTransport } from 'werift';
 import { Engine, type EngineIn, type EngineOut } from './engine.ts';
+import { warmUp } from './warmup.ts';
 
 const port = parentPort;
 if (!port) throw new Error('webrtc worker started outside a worker thread');
-const data = workerData as { portRange?: [number, number]; portsPerPeer?: number };
+const data = workerData as { portRange?: [number, number]; portsPerPeer?: number; warmUp?: boolean };
 const engine = new Engine({ portRange: data.portRange, portsPerPeer: data.portsPerPeer, post: (m: EngineOut) => port.postMessage(m) });
 port.on('message', (m: EngineIn | { t: 'shutdown' }) => {
   if (m.t === 'shutdown') {
@@ -22,3 +23,5 @@ port.on('message', (m: EngineIn | { t: 'shutdown' }) => {
 // setup; make it now so the first viewer does not wait for it.
 await RTCDtlsTransport.SetupCertificate().catch(() => undefined);
 port.postMessage({ t: 'ready' });
+// With the server's start (not under tests that start engines on demand): see warmup.ts.
+if (data.warmUp) void warmUp();
