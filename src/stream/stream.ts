@@ -71,8 +71,9 @@ export class Stream extends EventEmitter {
   }
 
   /**
-   * Video frames of this epoch arrived out of presentation order (B-frames): a frame's pts lower
-   * than one before it. Outputs that need presentation order (WebRTC) refuse such a stream.
+   * Video frames of this epoch arrived out of presentation order (B-frames): frames presented
+   * between frames decoded before them (ReorderDetector; a clock jump is not that). Outputs that
+   * need presentation order (WebRTC) refuse such a stream.
    */
   get videoReordered(): boolean {
     return this.reorder.reordered;

@@ -47,7 +47,7 @@ function mediaType(req: FastifyRequest): string {
 
 function cors(reply: FastifyReply): void {
   void reply.header('Access-Control-Allow-Origin', '*');
-  void reply.header('Access-Control-Expose-Headers', 'Location, ETag, Link, Accept-Patch, Retry-After');
+  void reply.header('Access-Control-Expose-Headers', 'Location, ETag, Link, Accept-Patch, Retry-After, Camgate-Bundle');
 }
 
 function sendError(reply: FastifyReply, e: unknown): FastifyReply {
@@ -164,7 +164,6 @@ export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions):
       void reply.header('ETag', `"${s.etag}"`);
       void reply.header('Accept-Patch', SDPFRAG);
       void reply.header('Camgate-Bundle', JSON.stringify(s.members));
-      void reply.header('Access-Control-Expose-Headers', 'Location, ETag, Link, Accept-Patch, Retry-After, Camgate-Bundle');
       const links = iceServerLinks(gateway.config.server.webrtc.iceServers);
       if (links.length) void reply.header('Link', links);
       return reply.status(201).type(SDP).send(s.answer);

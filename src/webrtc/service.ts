@@ -398,32 +398,10 @@ export class WebRtcService {
       else this.audioNotes.delete(streamName);
       // Camera.setNote (shared with HLS) shows in the camera status why WebRTC viewers get no audio.
       (cam as { setNote?: (key: string, text: string | undefined) => void }).setNote?.('webrtc', neg.audioNote);
-      await this.start();
-      const engine = this.pickEngine();
-      if (!engine) throw new WhepError(503, 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)', { 'Retry-After': '10' });
-      const id = newSessionId();
-      engine.sessions++;
-      const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream: streamName, plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts(), connectTimeoutMs: this.connectTimeoutMs });
-      if (!res.ok) {
-        engine.sessions--;
-        throw new WhepError(res.status, res.message);
-      }
-      const member: Member = { stream: streamName, plans: neg.plans, bytesSent: 0, release, unregister: () => undefined };
-      const rec: SessionRecord = { id, engine, members: [member], etag: res.etag ?? 1, closed: false };
-      this.sessions.set(id, rec);
-      member.unregister = this.gateway.sessions.add({
-        id,
-        protocol: 'webrtc',
-        stream: streamName,
-        remoteAddress,
-        user,
-        startedAt: new Date(),
-        bytesSent: () => member.bytesSent,
-        kick: () => this.close(id, 'kicked'),
-      });
-      this.attachPump(engine, stream, neg.plans.some((p) => p.transcode));
+      const { rec, answer } = await this.open(false, streamName, neg);
+      this.addMember(rec, { stream, plans: neg.plans, release, remoteAddress, user });
       ok = true;
-      return { id, answer: res.answer!, etag: rec.etag };
+      return { id: rec.id, answer, etag: rec.etag };
     } finally {
       if (!ok) release();
     }
@@ -472,6 +450,47 @@ export class WebRtcService {
     }
   }
 
+  /**
+   * Creates the peer of a new session on an engine (a worker for a bundle, see pickEngine) and
+   * registers the session, still without members. 503 when no engine has a free port.
+   */
+  private async open(bundle: boolean, stream: string, neg: { plans: SendPlan[]; offer: string }): Promise<{ rec: SessionRecord; answer: string }> {
+    await this.start();
+    const engine = this.pickEngine(bundle);
+    if (!engine) throw new WhepError(503, 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)', { 'Retry-After': '10' });
+    const id = newSessionId();
+    engine.sessions++;
+    const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream, plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts(), connectTimeoutMs: this.connectTimeoutMs });
+    if (!res.ok) {
+      engine.sessions--;
+      throw new WhepError(res.status, res.message);
+    }
+    const rec: SessionRecord = { id, engine, members: [], etag: res.etag ?? 1, closed: false };
+    this.sessions.set(id, rec);
+    return { rec, answer: res.answer! };
+  }
+
+  /**
+   * One stream of a session: a viewer in the sessions list (`<id>`, or `<id>-<m-section>` in a
+   * bundle, where a kick stops only that stream) fed by the stream's pump on the session's engine.
+   */
+  private addMember(rec: SessionRecord, m: { stream: Stream; plans: SendPlan[]; mLine?: number; release: () => void; remoteAddress: string; user?: string }): void {
+    const member: Member = { stream: m.stream.name, plans: m.plans, mLine: m.mLine, bytesSent: 0, release: m.release, unregister: () => undefined };
+    rec.members.push(member);
+    const bundled = m.mLine !== undefined;
+    member.unregister = this.gateway.sessions.add({
+      id: bundled ? `${rec.id}-${m.mLine}` : rec.id,
+      protocol: 'webrtc',
+      stream: member.stream,
+      remoteAddress: m.remoteAddress,
+      user: m.user,
+      startedAt: new Date(),
+      bytesSent: () => member.bytesSent,
+      kick: () => (bundled ? this.drop(rec.id, m.mLine!, 'kicked') : this.close(rec.id, 'kicked')),
+    });
+    this.attachPump(rec.engine, m.stream, m.plans.some((p) => p.transcode));
+  }
+
   /** Streams sent to WebRTC viewers now (a bundled session counts each of its streams). */
   private get viewerStreams(): number {
     let n = 0;
@@ -515,36 +534,12 @@ export class WebRtcService {
       if (e instanceof NegotiationError) throw new WhepError(e.status, e.message);
       throw e;
     }
-    await this.start();
-    const engine = this.pickEngine(true);
-    if (!engine) throw new WhepError(503, 'no free WebRTC UDP port (server.webrtc.udpPorts is exhausted)', { 'Retry-After': '10' });
-    const id = newSessionId();
-    engine.sessions++;
-    const res = await this.request(engine, { t: 'create', req: ++this.reqSeq, id, stream: '', plans: neg.plans, offer: neg.offer, additionalHosts: await this.additionalHosts(), connectTimeoutMs: this.connectTimeoutMs });
-    if (!res.ok) {
-      engine.sessions--;
-      throw new WhepError(res.status, res.message);
-    }
-    const rec: SessionRecord = { id, engine, members: [], etag: res.etag ?? 1, closed: false };
-    this.sessions.set(id, rec);
+    const { rec, answer } = await this.open(true, '', neg);
     for (const plan of neg.plans) {
       const name = plan.stream!;
-      const stream = this.gateway.hub.get(name)!;
-      const member: Member = { stream: name, plans: [plan], mLine: plan.mLine, bytesSent: 0, release: this.gateway.acquire(name), unregister: () => undefined };
-      rec.members.push(member);
-      member.unregister = this.gateway.sessions.add({
-        id: `${id}-${plan.mLine}`,
-        protocol: 'webrtc',
-        stream: name,
-        remoteAddress,
-        user,
-        startedAt: new Date(),
-        bytesSent: () => member.bytesSent,
-        kick: () => this.drop(id, plan.mLine, 'kicked'),
-      });
-      this.attachPump(engine, stream, false);
+      this.addMember(rec, { stream: this.gateway.hub.get(name)!, plans: [plan], mLine: plan.mLine, release: this.gateway.acquire(name), remoteAddress, user });
     }
-    return { id, answer: res.answer!, etag: rec.etag, members: names.map((stream, mLine) => ({ stream, mLine, refused: neg.refused[mLine] })) };
+    return { id: rec.id, answer, etag: rec.etag, members: names.map((stream, mLine) => ({ stream, mLine, refused: neg.refused[mLine] })) };
   }
 
   /**
@@ -557,7 +552,9 @@ export class WebRtcService {
     if (!rec || !member) return false;
     if (rec.members.length === 1) return this.close(id, reason);
     rec.members.splice(rec.members.indexOf(member), 1);
-    rec.engine.post({ t: 'drop', id, stream: member.stream });
+    // The engine feeds a stream once per session, to every section that names it: stop it only
+    // when no other section of this session shows that stream.
+    if (!rec.members.some((m) => m.stream === member.stream)) rec.engine.post({ t: 'drop', id, stream: member.stream });
     member.unregister();
     member.release();
     this.detachPump(rec.engine, member);
