@@ -30,7 +30,7 @@ export type EngineOut =
   | { t: 'res'; req: number; ok: true; answer?: string; restart?: { ufrag: string; pwd: string; candidates: string[]; mid?: string }; etag?: number }
   | { t: 'res'; req: number; ok: false; status: number; message: string }
   | { t: 'closed'; id: string; reason: string }
-  | { t: 'stats'; sessions: { id: string; stats: PeerStats & { keyframesResent: number }; bytesByStream: Record<string, number> }[] }
+  | { t: 'stats'; sessions: { id: string; stats: PeerStats & { keyframesResent: number }; bytesBySection: Record<number, number> }[] }
   | { t: 'ack'; stream: string; n: number }
   | { t: 'latency'; samples: number[] };
 
@@ -309,12 +309,10 @@ export class Engine {
     const sessions = [...this.peers.entries()].map(([id, e]) => {
       let keyframesResent = 0;
       for (const f of e.feeds.values()) keyframesResent += f.keyframesResent;
-      const bytesByStream: Record<string, number> = {};
-      for (const t of e.peer.tracks) {
-        const s = t.plan.stream ?? '';
-        bytesByStream[s] = (bytesByStream[s] ?? 0) + t.bytes;
-      }
-      return { id, stats: { ...e.peer.stats(), keyframesResent }, bytesByStream };
+      // Per m-section: a bundled session's viewers are its sections (two may show the same stream).
+      const bytesBySection: Record<number, number> = {};
+      for (const t of e.peer.tracks) bytesBySection[t.plan.mLine] = (bytesBySection[t.plan.mLine] ?? 0) + t.bytes;
+      return { id, stats: { ...e.peer.stats(), keyframesResent }, bytesBySection };
     });
     this.opts.post({ t: 'stats', sessions });
   }

@@ -118,7 +118,7 @@ export class PeerFeed {
   constructor(
     readonly peer: WhepPeer,
     readonly stream: string,
-    readonly indices: number[],
+    indices: number[],
     private readonly pacer: Pacer,
   ) {
     for (const i of indices) this.states.set(i, { base: peer.tracks[i]!.tsBase, epoch: -1, lastKeyframeResend: 0 });
@@ -133,7 +133,7 @@ export class PeerFeed {
   deliver(unit: WireUnit): void {
     if (!this.peer.connected || this.peer.isClosed) return;
     const au = unit.au;
-    for (const i of this.indices) {
+    for (const i of this.states.keys()) {
       if (this.sourceTrack(i) !== au.track) continue;
       const out = this.peer.tracks[i]!;
       const st = this.states.get(i)!;
@@ -157,7 +157,7 @@ export class PeerFeed {
    * exactly on time (no standing latency). See docs/design.md "WHEP".
    */
   startFromGop(gop: WireUnit[]): void {
-    for (const i of this.indices) {
+    for (const i of this.states.keys()) {
       const out = this.peer.tracks[i]!;
       if (out.plan.kind !== 'video') continue;
       const units = gop.filter((u) => u.au.track === out.plan.track);

@@ -274,7 +274,7 @@ export class WebRtcService {
           const rec = this.sessions.get(s.id);
           if (!rec) continue;
           rec.stats = s.stats;
-          for (const mb of rec.members) mb.bytesSent = mb.mLine === undefined ? s.stats.bytesSent : (s.bytesByStream[mb.stream] ?? 0);
+          for (const mb of rec.members) mb.bytesSent = mb.mLine === undefined ? s.stats.bytesSent : (s.bytesBySection[mb.mLine] ?? 0);
         }
         break;
       case 'closed':
