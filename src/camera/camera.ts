@@ -202,7 +202,9 @@ export class Camera extends EventEmitter {
           this.fail(e ?? new Error('source closed'), source);
         },
         quirk: (name) => {
-          if (!this.quirks.includes(name)) this.quirks.push(name);
+          if (this.quirks.includes(name)) return;
+          this.quirks.push(name);
+          this.log.info({ camera: this.stream.name, quirk: name }, `camera ${this.stream.name}: ${name}`);
         },
       });
     } catch (e) {

@@ -36,6 +36,7 @@ export class RtpTrack {
   private lastParamsVersion: number | undefined;
   /** H.264/H.265: decode times for streams with B-frames (RTP carries presentation times only). */
   private readonly dts: DtsEstimator | undefined;
+  private jumpsSeen = 0;
 
   private constructor(
     readonly info: TrackInfo,
@@ -65,6 +66,11 @@ export class RtpTrack {
 
   pushRtp(packet: Buffer, events: SourceEvents): void {
     for (const p of this.receiver.pushRtp(packet)) this.deliver(p, events);
+    if (this.receiver.timestampJumps !== this.jumpsSeen) {
+      this.jumpsSeen = this.receiver.timestampJumps;
+      // A camera clock that jumps (GStreamer restarts a shared stream's timestamps when a client joins).
+      events.quirk(`RTP timestamps of track ${this.info.id} jumped: timeline re-based`);
+    }
   }
 
   /** Sender reports give the NTP↔RTP pair for the wall clock and the LSR of our receiver reports. */

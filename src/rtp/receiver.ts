@@ -1,7 +1,8 @@
 /**
  * Per-stream RTP receiver: RFC 3550 A.1 sequence validation (extended sequence numbers, resync after
  * a big jump), A.3 loss accounting, A.8 interarrival jitter, a bounded reorder buffer (UDP), duplicate
- * suppression, 32-bit timestamp unwrapping and SR-based wall-clock mapping. No sockets, no timers:
+ * suppression, 32-bit timestamp unwrapping with re-basing across camera clock jumps, and SR-based
+ * wall-clock mapping. No sockets, no timers:
  * the caller feeds datagrams, calls `flush()` from its own timer, and injects `now()`. Survives the
  * wrap, loss, reordering and duplicates of QUIRKS Q45 and camera restarts (new SSRC or sequence).
  *
@@ -30,7 +31,7 @@ export interface ReceiverOptions {
 
 export interface ReceivedPacket {
   packet: RtpPacket;
-  /** Unwrapped RTP timestamp (survives the 2^32 wrap). */
+  /** Unwrapped RTP timestamp (survives the 2^32 wrap), re-based across clock jumps (see TIMESTAMP_JUMP_*). */
   extTimestamp: number;
   /** Extended sequence number within the current source (restarts after a resync). */
   extSeq: number;
@@ -65,6 +66,8 @@ export interface ReceiverStats {
   ssrcChanges: number;
   /** Packets dropped because their payload type is not one of `payloadTypes`. */
   foreignPayloadType: number;
+  /** Times the sender's RTP clock jumped (or a new source started) and the timeline was re-based. */
+  timestampJumps: number;
 }
 
 /** RFC 3550 A.1 constants. */
@@ -103,6 +106,19 @@ interface Source {
 
 const signed32 = (x: number): number => x | 0;
 
+/**
+ * A timestamp this far behind the previous packet's is a clock jump, not B-frame reordering (a few
+ * frames at most). GStreamer's RTSP server restarts a shared stream's timestamps at its first value
+ * whenever another client joins (seen as -1.5 s on every reader); decoders need no break there.
+ */
+const TIMESTAMP_JUMP_BACK_S = 1;
+/**
+ * A timestamp this far ahead of the time that passed between arrivals is a jump forward. Large,
+ * because a sender that starts with its GOP cache (another gateway) legitimately sends several
+ * seconds of media at once.
+ */
+const TIMESTAMP_JUMP_FORWARD_S = 10;
+
 export class RtpReceiver {
   private readonly clockRate: number;
   private readonly reorder: boolean;
@@ -124,6 +140,10 @@ export class RtpReceiver {
 
   private lastRawTs?: number;
   private lastExtTs = 0;
+  /** Arrival of the packet that set lastRawTs. */
+  private lastTsArrival = 0;
+  /** The next packet starts a new source (SSRC change or sequence resync): its timestamps are unrelated. */
+  private rebaseNext = false;
   private firstArrival?: number;
   private firstExtTs = 0;
   private prevTransit?: number;
@@ -145,6 +165,7 @@ export class RtpReceiver {
     resyncs: 0,
     ssrcChanges: 0,
     foreignPayloadType: 0,
+    timestampJumps: 0,
   };
 
   constructor(opts: ReceiverOptions) {
@@ -155,6 +176,11 @@ export class RtpReceiver {
     this.now = opts.now ?? (() => Date.now());
     this.expectedSsrc = opts.expectedSsrc;
     if (opts.payloadTypes) this.payloadTypes = new Set(opts.payloadTypes);
+  }
+
+  /** Times the timeline was re-based (stats.timestampJumps, without building the stats). */
+  get timestampJumps(): number {
+    return this.counters.timestampJumps;
   }
 
   /** Number of packets currently held in the reorder buffer (never more than reorderWindow). */
@@ -267,6 +293,7 @@ export class RtpReceiver {
       resyncs: c.resyncs,
       ssrcChanges: c.ssrcChanges,
       foreignPayloadType: c.foreignPayloadType,
+      timestampJumps: c.timestampJumps,
     };
     if (s) st.ssrc = s.ssrc;
     if (this.srNtpMs !== undefined) st.lastSrNtpMs = this.srNtpMs;
@@ -280,6 +307,7 @@ export class RtpReceiver {
       // Keep the loss of the previous source in the cumulative figures.
       this.lostAccum += this.src.cycles + this.src.maxSeq - this.src.baseExt + 1 - this.src.received;
       this.pendingResync = true;
+      this.rebaseNext = true;
     }
     this.src = {
       ssrc,
@@ -371,9 +399,20 @@ export class RtpReceiver {
     // Unwrap the 32-bit timestamp relative to the previous packet as a signed delta.
     let extTs: number;
     if (this.lastRawTs === undefined) extTs = pkt.timestamp;
-    else extTs = this.lastExtTs + signed32(pkt.timestamp - this.lastRawTs);
+    else {
+      const delta = signed32(pkt.timestamp - this.lastRawTs);
+      const elapsed = ((a.arrival - this.lastTsArrival) * this.clockRate) / 1000;
+      if (this.rebaseNext || delta < -TIMESTAMP_JUMP_BACK_S * this.clockRate || delta - elapsed > TIMESTAMP_JUMP_FORWARD_S * this.clockRate) {
+        // Camera clock jump or a restarted source: continue the timeline by the time that passed,
+        // so outputs see no break (packets of the same frame share the new base through lastRawTs).
+        extTs = this.lastExtTs + Math.max(1, Math.round(elapsed));
+        this.counters.timestampJumps++;
+      } else extTs = this.lastExtTs + delta;
+    }
+    this.rebaseNext = false;
     this.lastRawTs = pkt.timestamp;
     this.lastExtTs = extTs;
+    this.lastTsArrival = a.arrival;
     if (this.firstArrival === undefined) {
       this.firstArrival = a.arrival;
       this.firstExtTs = extTs;

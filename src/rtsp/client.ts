@@ -1039,8 +1039,9 @@ export class RtspClient extends EventEmitter {
   private quirk(name: string): void {
     if (this.quirkList.includes(name)) return;
     this.quirkList.push(name);
-    this.log('info', `camera quirk handled: ${name}`);
-    if (this.started) this.emit('quirk', this.redact(name));
+    // After start the listener (the camera) logs it, with the camera's name.
+    if (this.started && this.listenerCount('quirk') > 0) this.emit('quirk', this.redact(name));
+    else this.log('info', `camera quirk handled: ${name}`);
   }
 
   private redact(text: string): string {

@@ -12,7 +12,7 @@ import type { AccessUnit } from '../../src/stream/types.ts';
 import type { CameraConfig } from '../../src/config/types.ts';
 import { haveTools } from '../helpers/tools.ts';
 import { startGstCamera, type GstCamera } from '../helpers/gst-camera.ts';
-import { probeElementary } from '../helpers/ffprobe.ts';
+import { probeElementary, probeUrl } from '../helpers/ffprobe.ts';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const W = 320;
@@ -209,5 +209,37 @@ describe.skipIf(!haveTools('gst-rtsp-server', 'ffprobe'))('camera ingest from GS
     // and media flows again
     const video = videoFrom(await collect(stream, 500));
     expect(video.length).toBeGreaterThan(3);
+  }, 60_000);
+
+  it('a second client joining the shared camera (GStreamer restarts its timestamps) leaves the timeline unbroken', async () => {
+    const g = await gst('h264+aac');
+    const { cam, stream } = camera(cameraConfig('shared', g.url('/cam')));
+    const collecting = collect(stream, 4000);
+    cam.start();
+    await waitState(cam, 'streaming', 15000);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Another reader of the camera: ffprobe's PLAY asks for `Range: npt=0.000-`, which makes
+    // GStreamer seek the shared media, so every reader's next frame is stamped with the first
+    // frame's timestamp again (1.5 s back here).
+    const other = await probeUrl(g.url('/cam'), { rtspTransport: 'tcp' });
+    expect(other.streams.map((x) => x.codec_name)).toContain('h264');
+    const aus = await collecting;
+    expect(stream.epoch).toBe(1);
+    for (const track of [0, 1]) {
+      const units = track === 0 ? videoFrom(aus) : aus.filter((a) => a.track === 1);
+      expect(units.length).toBeGreaterThan(40); // 4 s: 60 video frames, ~62 AAC frames
+      const steps = units.slice(1).map((u, i) => ((u.pts - units[i]!.pts) * 1000) / u.clockRate);
+      // Every step forward and under 0.5 s: no jump back, no hole (without the re-basing: -1.5 s).
+      expect(Math.min(...steps)).toBeGreaterThan(0);
+      expect(Math.max(...steps)).toBeLessThan(500);
+      const walls = units.slice(1).map((u, i) => u.wallclock - units[i]!.wallclock);
+      expect(Math.min(...walls)).toBeGreaterThan(0);
+    }
+    expect(cam.status().quirks).toEqual(expect.arrayContaining([expect.stringMatching(/timestamps of track 0 jumped/)]));
+    // Still one decodable stream across the jump.
+    const video = videoFrom(aus);
+    const probe = await probeElementary(joinAnnexB(video.flatMap((a) => a.data)), 'h264');
+    expect(probe.error ?? '').toBe('');
+    expect(probe.frames).toBe(video.length);
   }, 60_000);
 });

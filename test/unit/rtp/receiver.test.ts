@@ -245,4 +245,48 @@ describe('RtpReceiver timing', () => {
     expect(out[0].wallclock).toBe(ntpMs + 500);
     expect(rx.wallclock(ts0)).toBe(ntpMs - 1500);
   });
+
+  it('GStreamer shared stream: timestamps back to the first value (-1.5 s) are re-based by arrival, wall clock continuous', () => {
+    const c = clock(1000);
+    const rx = new RtpReceiver({ clockRate: 90000, reorder: false, now: c.now });
+    const out: ReceivedPacket[] = [];
+    const t0 = 333735543;
+    let seq = 10;
+    // 23 frames at 15 fps (6000 ticks, 66.7 ms), two packets each
+    for (let f = 0; f < 23; f++, c.t += 1000 / 15) for (let k = 0; k < 2; k++) out.push(...rx.pushRtp(rtp(seq++, t0 + f * 6000)));
+    // another client joined: the next frame is stamped with the first frame's timestamp again
+    for (let f = 0; f < 5; f++, c.t += 1000 / 15) for (let k = 0; k < 2; k++) out.push(...rx.pushRtp(rtp(seq++, t0 + f * 6000)));
+    const ts = out.filter((_, i) => i % 2 === 0).map((p) => p.extTimestamp - t0);
+    expect(ts.slice(20, 26)).toEqual([120000, 126000, 132000, 138000, 144000, 150000]);
+    expect(out.every((p, i) => i % 2 === 0 || p.extTimestamp === out[i - 1]!.extTimestamp)).toBe(true);
+    expect(rx.stats.timestampJumps).toBe(1);
+    const wall = out.filter((_, i) => i % 2 === 0).map((p) => p.wallclock);
+    for (let i = 1; i < wall.length; i++) expect(wall[i]! - wall[i - 1]!).toBeCloseTo(1000 / 15, 0);
+  });
+
+  it('keeps B-frame steps and network stalls; re-bases a jump forward past real time, and a new SSRC', () => {
+    const c = clock(0);
+    const rx = new RtpReceiver({ clockRate: 90000, reorder: false, now: c.now });
+    const push = (seq: number, ts: number, ssrc = 0x1234) => rx.pushRtp(rtp(seq, ts, ssrc))[0]!.extTimestamp;
+    // I0 P3 B1 B2 P6 B4 B5 at 10 fps: steps of up to -0.2 s are reordering
+    const order = [0, 3, 1, 2, 6, 4, 5];
+    expect(order.map((f, i) => ((c.t += 100), push(i, f * 9000)))).toEqual(order.map((f) => f * 9000));
+    // a 3 s stall, then the backlog at once: media time behind arrival is no jump
+    c.t += 3000;
+    expect(push(7, 7 * 9000)).toBe(63000);
+    expect(push(8, 8 * 9000)).toBe(72000);
+    // a sender that starts with 5 s of cached GOP at once: still no jump
+    expect(push(9, 8 * 9000 + 450000)).toBe(522000);
+    expect(rx.stats.timestampJumps).toBe(0);
+    // a clock that leaps an hour ahead: continues 40 ms on
+    c.t += 40;
+    expect(push(10, 522000 + 3600 * 90000)).toBe(522000 + 3600);
+    expect(push(11, 522000 + 3600 * 90000 + 9000)).toBe(522000 + 3600 + 9000);
+    // the camera restarts: new SSRC, new sequence, random timestamps (2 packets confirm the source)
+    c.t += 500;
+    rx.pushRtp(rtp(5000, 17, 0x9999));
+    const next = rx.pushRtp(rtp(5001, 9017, 0x9999));
+    expect(next.map((p) => p.extTimestamp)).toEqual([534600 + 45000, 534600 + 45000 + 9000]);
+    expect(rx.stats.timestampJumps).toBe(2);
+  });
 });
