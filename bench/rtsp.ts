@@ -23,7 +23,7 @@
  * Each access unit carries a small filler NAL (type 12, ignored by decoders) with a counter, so the
  * probes can tell which frame a packet belongs to.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import path from 'node:path';
@@ -469,6 +469,13 @@ function start(args: string[]): { kid: ChildProcess; next: (type: string) => Pro
     } catch (e) {
       process.stderr.write(`BENCH_NICE: ${(e as Error).message}\n`);
     }
+  }
+  // BENCH_GATEWAY_RR=N (root): the gateway's main thread under SCHED_RR at priority N (`chrt -r -p N`).
+  // Without it a woken gateway can wait in the run queue behind the bench's own readers and source
+  // (runnable-wait of 2-5 ms measured from /proc/thread-self/schedstat, even at nice -10 against 10).
+  if (args[0] === '--gateway' && process.env.BENCH_GATEWAY_RR && kid.pid !== undefined) {
+    const r = spawnSync('chrt', ['-r', '-p', process.env.BENCH_GATEWAY_RR, String(kid.pid)], { encoding: 'utf8' });
+    if (r.status !== 0) process.stderr.write(`BENCH_GATEWAY_RR: chrt failed: ${r.stderr || r.error}\n`);
   }
   kid.on('message', (m) => {
     const w = waiters.shift();

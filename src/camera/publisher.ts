@@ -11,10 +11,9 @@ import type { SdpMedia } from '../sdp/index.ts';
 import type { Stream } from '../stream/stream.ts';
 import type { TrackInfo } from '../stream/types.ts';
 import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts';
-import { RtpTrack, rtpQualityOf } from './rtp-track.ts';
+import { RtpTrack, SourceTracks } from './rtp-track.ts';
 
 /** Packets held between RECORD and ready() (bounded). */
-const MAX_EARLY_PACKETS = 2048;
 const REORDER_FLUSH_MS = 20;
 
 /** The server side of a publisher connection, as the source sees it. */
@@ -66,9 +65,7 @@ export class PublisherSource implements Source {
   private resolveStart: ((s: SourceStart) => void) | undefined;
   private owner: PublisherHandle | undefined;
   /** Indexed by the media's position in the publisher's SDP. */
-  private tracks: (RtpTrack | undefined)[] = [];
-  private live = false;
-  private early: { index: number; packet: Buffer; rtcp: boolean }[] = [];
+  private readonly media = new SourceTracks();
   private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -98,31 +95,27 @@ export class PublisherSource implements Source {
 
   /** The publisher left before RECORD: the camera waits for the next one. */
   unclaim(owner: PublisherHandle): void {
-    if (this.owner === owner && !this.live && this.resolveStart) this.owner = undefined;
+    if (this.owner === owner && !this.media.live && this.resolveStart) this.owner = undefined;
   }
 
   /** RECORD: the hub gets these tracks and media starts to flow. */
   record(owner: PublisherHandle, medias: SdpMedia[], indices: number[], transport: 'tcp' | 'udp'): boolean {
     if (this.owner !== owner || !this.resolveStart) return false;
     const infos: TrackInfo[] = [];
-    this.tracks = [];
+    this.media.tracks = [];
     for (const i of indices) {
       const m = medias[i];
       if (!m) continue;
       const track = RtpTrack.create(m, infos.length, { reorder: transport === 'udp' });
       if (!track.ok) continue;
       infos.push(track.value.info);
-      this.tracks[i] = track.value;
+      this.media.tracks[i] = track.value;
     }
     if (infos.length === 0) return false;
     const resolve = this.resolveStart;
     this.resolveStart = undefined;
     if (transport === 'udp') {
-      this.flushTimer = setInterval(() => {
-        if (!this.live) return;
-        const events = this.events;
-        if (events) for (const t of this.tracks) t?.flush(events);
-      }, REORDER_FLUSH_MS);
+      this.flushTimer = setInterval(() => this.media.flush(), REORDER_FLUSH_MS);
       this.flushTimer.unref();
     }
     resolve({ tracks: infos, transport: `publisher/${transport}`, quirks: [] });
@@ -131,16 +124,7 @@ export class PublisherSource implements Source {
 
   /** One RTP or RTCP packet of the publisher's media `index` (its position in the ANNOUNCE SDP). */
   push(owner: PublisherHandle, index: number, packet: Buffer, rtcp: boolean): void {
-    if (this.owner !== owner) return;
-    if (!this.live) {
-      if (this.early.length < MAX_EARLY_PACKETS) this.early.push({ index, packet, rtcp });
-      return;
-    }
-    const t = this.tracks[index];
-    const events = this.events;
-    if (!t || !events) return;
-    if (rtcp) t.pushRtcp(packet);
-    else t.pushRtp(packet, events);
+    if (this.owner === owner) this.media.push(index, packet, rtcp);
   }
 
   /** The publisher's session ended (TEARDOWN, disconnect, timeout). */
@@ -153,10 +137,7 @@ export class PublisherSource implements Source {
   }
 
   ready(): void {
-    this.live = true;
-    const held = this.early;
-    this.early = [];
-    if (this.owner) for (const e of held) this.push(this.owner, e.index, e.packet, e.rtcp);
+    if (this.events) this.media.open(this.events);
   }
 
   /**
@@ -164,9 +145,9 @@ export class PublisherSource implements Source {
    * index in its ANNOUNCE SDP: loss, jitter and LSR/DLSR from its own sender reports.
    */
   reportBlocks(owner: PublisherHandle): { index: number; block: ReportBlock }[] {
-    if (this.owner !== owner || !this.live) return [];
+    if (this.owner !== owner || !this.media.live) return [];
     const out: { index: number; block: ReportBlock }[] = [];
-    for (const [mediaIndex, t] of this.tracks.entries()) {
+    for (const [mediaIndex, t] of this.media.tracks.entries()) {
       const block = t?.receiver.reportBlock();
       if (t && block) out.push({ index: mediaIndex, block });
     }
@@ -174,14 +155,13 @@ export class PublisherSource implements Source {
   }
 
   rtpQuality(): RtpQuality {
-    return rtpQualityOf(this.tracks);
+    return this.media.quality();
   }
 
   private clear(): void {
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.flushTimer = undefined;
-    this.live = false;
-    this.early = [];
+    this.media.close();
   }
 
   async stop(): Promise<void> {

@@ -137,3 +137,58 @@ export function rtpQualityOf(tracks: Iterable<RtpTrack | undefined>): RtpQuality
   }
   return { packetsReceived, packetsLost, jitterMs };
 }
+
+/** Packets held before the hub knows a source's tracks (the first keyframe often comes with PLAY). */
+const MAX_EARLY_PACKETS = 2048;
+
+/**
+ * A source's tracks by media index (the RTSP track or the publisher's SDP position), with the gate
+ * every source needs: packets that arrive before `open()` (Reolink sends RTCP and the first RTP
+ * with or before the PLAY response, QUIRKS Q05) are held, at most MAX_EARLY_PACKETS, and delivered
+ * in order when the hub is ready.
+ */
+export class SourceTracks {
+  tracks: (RtpTrack | undefined)[] = [];
+  private events: SourceEvents | undefined;
+  private held: { index: number; packet: Buffer; rtcp: boolean }[] | undefined = [];
+
+  /** Whether packets flow to the hub (after open(), before close()). */
+  get live(): boolean {
+    return this.held === undefined;
+  }
+
+  /** One RTP or RTCP packet of media `index`. */
+  push(index: number, packet: Buffer, rtcp: boolean): void {
+    if (this.held) {
+      if (this.held.length < MAX_EARLY_PACKETS) this.held.push({ index, packet, rtcp });
+      return;
+    }
+    const t = this.tracks[index];
+    if (!t || !this.events) return;
+    if (rtcp) t.pushRtcp(packet);
+    else t.pushRtp(packet, this.events);
+  }
+
+  /** The hub knows the tracks: deliver what was held, then everything as it comes. */
+  open(events: SourceEvents): void {
+    this.events = events;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const e of held) this.push(e.index, e.packet, e.rtcp);
+  }
+
+  /** Deliver packets whose wait in a UDP reorder buffer expired. */
+  flush(): void {
+    if (this.held || !this.events) return;
+    for (const t of this.tracks) t?.flush(this.events);
+  }
+
+  /** Back to holding, with nothing held (a new session). */
+  close(): void {
+    this.held = [];
+  }
+
+  quality(): RtpQuality {
+    return rtpQualityOf(this.tracks);
+  }
+}

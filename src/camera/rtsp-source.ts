@@ -3,21 +3,19 @@ import { RtspClient, type RtspClientOptions, type RtspSessionInfo } from '../rts
 import { buildReceiverReport } from '../rtp/rtcp.ts';
 import type { TrackInfo } from '../stream/types.ts';
 import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts';
-import { RtpTrack, rtpQualityOf } from './rtp-track.ts';
+import { RtpTrack, SourceTracks } from './rtp-track.ts';
 
 /** RFC 3550 §6.2: receiver reports about every 5 s (some cameras drop sessions without them, QUIRKS Q20). */
 const RR_INTERVAL_MS = 5000;
 /** How often the UDP reorder buffers are flushed of packets whose wait expired. */
 const REORDER_FLUSH_MS = 20;
-/** Packets held while start() is still running (bounded). */
-const MAX_EARLY_PACKETS = 2048;
 
 /** A camera pulled over RTSP: client → RTP receiver → depacketizer → access units. */
 export class RtspSource implements Source {
   readonly kind = 'rtsp';
   private client: RtspClient | undefined;
   /** Indexed by the RTSP track index (the client's numbering). */
-  private tracks: (RtpTrack | undefined)[] = [];
+  private media = new SourceTracks();
   private timers: NodeJS.Timeout[] = [];
   private readonly ssrc = randomInt(1, 0xffffffff);
   private stopped = false;
@@ -37,11 +35,11 @@ export class RtspSource implements Source {
     const client = new RtspClient(this.opts);
     this.client = client;
     // Cameras send RTCP and even the first RTP (the keyframe) before or with the PLAY response
-    // (Reolink, QUIRKS Q05): hold every packet until ready(), when the hub knows the tracks.
-    this.live = false;
-    this.early = [];
-    client.on('rtp', (index: number, packet: Buffer) => this.onPacket(false, index, packet));
-    client.on('rtcp', (index: number, packet: Buffer) => this.onPacket(true, index, packet));
+    // (Reolink, QUIRKS Q05): every packet is held until ready(), when the hub knows the tracks.
+    const media = new SourceTracks();
+    this.media = media;
+    client.on('rtp', (index: number, packet: Buffer) => media.push(index, packet, false));
+    client.on('rtcp', (index: number, packet: Buffer) => media.push(index, packet, true));
     let info: RtspSessionInfo;
     info = await client.start();
     this.events = events;
@@ -56,7 +54,7 @@ export class RtspSource implements Source {
         continue;
       }
       trackInfos.push(track.value.info);
-      this.tracks[t.index] = track.value;
+      media.tracks[t.index] = track.value;
     }
     if (trackInfos.length === 0) {
       await client.stop();
@@ -71,45 +69,23 @@ export class RtspSource implements Source {
     });
 
     if (reorder) {
-      this.timers.push(
-        setInterval(() => {
-          if (!this.live) return;
-          for (const t of this.tracks) t?.flush(events);
-        }, REORDER_FLUSH_MS),
-      );
+      this.timers.push(setInterval(() => media.flush(), REORDER_FLUSH_MS));
     }
     this.timers.push(setInterval(() => this.sendReceiverReports(), this.rrIntervalMs));
     return { tracks: trackInfos, transport: info.transport, quirks };
   }
 
-  private live = false;
-  private early: { rtcp: boolean; index: number; packet: Buffer }[] = [];
   private events: SourceEvents | undefined;
 
   /** The camera has started its stream: deliver the held packets, then everything as it comes. */
   ready(): void {
-    this.live = true;
-    const held = this.early;
-    this.early = [];
-    for (const e of held) this.onPacket(e.rtcp, e.index, e.packet);
-  }
-
-  private onPacket(rtcp: boolean, index: number, packet: Buffer): void {
-    if (!this.live) {
-      if (this.early.length < MAX_EARLY_PACKETS) this.early.push({ rtcp, index, packet });
-      return;
-    }
-    const t = this.tracks[index];
-    const events = this.events;
-    if (!t || !events) return;
-    if (rtcp) t.pushRtcp(packet);
-    else t.pushRtp(packet, events);
+    if (this.events) this.media.open(this.events);
   }
 
   private sendReceiverReports(): void {
     const client = this.client;
     if (!client) return;
-    this.tracks.forEach((t, rtspIndex) => {
+    this.media.tracks.forEach((t, rtspIndex) => {
       const block = t?.receiver.reportBlock();
       if (!block) return;
       try {
@@ -121,17 +97,17 @@ export class RtspSource implements Source {
   }
 
   rtpQuality(): RtpQuality {
-    return rtpQualityOf(this.tracks);
+    return this.media.quality();
   }
 
   /** The RTSP track index behind each camgate track id. */
   rtspIndexOf(trackId: number): number | undefined {
-    const i = this.tracks.findIndex((t) => t?.info.id === trackId);
+    const i = this.media.tracks.findIndex((t) => t?.info.id === trackId);
     return i < 0 ? undefined : i;
   }
 
   depacketizerStats(): { track: number; codec: string; framesOut: number; framesDropped: number; errors: number; lastError?: string }[] {
-    return this.tracks.filter((t): t is RtpTrack => t !== undefined).map((t) => ({ track: t.info.id, codec: t.info.codec, ...t.depacketizer.stats }));
+    return this.media.tracks.filter((t): t is RtpTrack => t !== undefined).map((t) => ({ track: t.info.id, codec: t.info.codec, ...t.depacketizer.stats }));
   }
 
   private clearTimers(): void {
