@@ -210,7 +210,9 @@ async function latencyAndTtff(seconds: number): Promise<void> {
     const added = g.service.addedLatency;
     console.log(`glass-to-glass (${W}x${H} ${FPS} fps, x264 zerolatency, Chromium, loopback): n=${g2g.length} p50=${pct(g2g, 50)} ms p95=${pct(g2g, 95)} ms max=${Math.max(...g2g)} ms`);
     console.log(`time to first frame (POST→first presented frame, 2 s GOP, warm): ${ttff.map((x) => x.toFixed(0)).join(', ')} ms; p50=${pct(ttff, 50).toFixed(0)} ms`);
-    console.log(`hub→RTP out, 1 viewer: p50=${pct(added, 50).toFixed(3)} ms p99=${pct(added, 99).toFixed(3)} ms (n=${added.length})`);
+    // Units over the 2 ms target, so that runs can be pooled (a 10 s window's p99 is its third-worst unit).
+    const over = added.filter((x) => x > 2).length;
+    console.log(`hub→RTP out, 1 viewer: p50=${pct(added, 50).toFixed(3)} ms p99=${pct(added, 99).toFixed(3)} ms max=${Math.max(...added).toFixed(2)} ms (n=${added.length}; over 2 ms: ${over})`);
   } finally {
     await browser.close();
     src.stop();
