@@ -13,7 +13,7 @@ import type { TrackInfo } from '../stream/types.ts';
 import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts';
 import { RtpTrack, SourceTracks } from './rtp-track.ts';
 
-/** Packets held between RECORD and ready() (bounded). */
+/** How often the UDP reorder buffers are flushed of packets whose wait expired. */
 const REORDER_FLUSH_MS = 20;
 
 /** The server side of a publisher connection, as the source sees it. */

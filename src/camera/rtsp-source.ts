@@ -40,8 +40,7 @@ export class RtspSource implements Source {
     this.media = media;
     client.on('rtp', (index: number, packet: Buffer) => media.push(index, packet, false));
     client.on('rtcp', (index: number, packet: Buffer) => media.push(index, packet, true));
-    let info: RtspSessionInfo;
-    info = await client.start();
+    const info: RtspSessionInfo = await client.start();
     this.events = events;
     this.info = info;
     const reorder = info.transport !== 'tcp';

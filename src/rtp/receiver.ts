@@ -109,7 +109,8 @@ const signed32 = (x: number): number => x | 0;
 /**
  * A timestamp this far behind the previous packet's is a clock jump, not B-frame reordering (a few
  * frames at most). GStreamer's RTSP server restarts a shared stream's timestamps at its first value
- * whenever another client joins (seen as -1.5 s on every reader); decoders need no break there.
+ * when another client's PLAY asks for `Range: npt=0.000-` (seen as -1.5 s on every reader); decoders
+ * need no break there.
  */
 const TIMESTAMP_JUMP_BACK_S = 1;
 /**
