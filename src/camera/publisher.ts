@@ -13,8 +13,6 @@ import type { TrackInfo } from '../stream/types.ts';
 import type { Source, SourceEvents, SourceStart, RtpQuality } from './source.ts';
 import { RtpTrack, SourceTracks } from './rtp-track.ts';
 
-/** How often the UDP reorder buffers are flushed of packets whose wait expired. */
-const REORDER_FLUSH_MS = 20;
 
 /** The server side of a publisher connection, as the source sees it. */
 export interface PublisherHandle {
@@ -66,7 +64,6 @@ export class PublisherSource implements Source {
   private owner: PublisherHandle | undefined;
   /** Indexed by the media's position in the publisher's SDP. */
   private readonly media = new SourceTracks();
-  private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(readonly stream: Stream) {}
@@ -114,10 +111,7 @@ export class PublisherSource implements Source {
     if (infos.length === 0) return false;
     const resolve = this.resolveStart;
     this.resolveStart = undefined;
-    if (transport === 'udp') {
-      this.flushTimer = setInterval(() => this.media.flush(), REORDER_FLUSH_MS);
-      this.flushTimer.unref();
-    }
+    if (transport === 'udp') this.media.flushReorderBuffers();
     resolve({ tracks: infos, transport: `publisher/${transport}`, quirks: [] });
     return true;
   }
@@ -132,7 +126,7 @@ export class PublisherSource implements Source {
     if (this.owner !== owner) return;
     this.owner = undefined;
     if (this.resolveStart) return; // never recorded: keep waiting
-    this.clear();
+    this.media.close();
     if (!this.stopped) this.events?.close(new Error(`publisher left: ${reason}`));
   }
 
@@ -158,17 +152,11 @@ export class PublisherSource implements Source {
     return this.media.quality();
   }
 
-  private clear(): void {
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    this.flushTimer = undefined;
-    this.media.close();
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     if (waiting.get(this.stream) === this) waiting.delete(this.stream);
     this.resolveStart = undefined;
-    this.clear();
+    this.media.close();
     const owner = this.owner;
     this.owner = undefined;
     owner?.close('camera stopped');

@@ -124,7 +124,7 @@ export class RtpTrack {
 }
 
 /** RTP receive statistics summed over a source's tracks (jitter: the worst track). */
-export function rtpQualityOf(tracks: Iterable<RtpTrack | undefined>): RtpQuality {
+function rtpQualityOf(tracks: Iterable<RtpTrack | undefined>): RtpQuality {
   let packetsReceived = 0;
   let packetsLost = 0;
   let jitterMs = 0;
@@ -140,6 +140,8 @@ export function rtpQualityOf(tracks: Iterable<RtpTrack | undefined>): RtpQuality
 
 /** Packets held before the hub knows a source's tracks (the first keyframe often comes with PLAY). */
 const MAX_EARLY_PACKETS = 2048;
+/** How often the UDP reorder buffers are flushed of packets whose wait expired. */
+const REORDER_FLUSH_MS = 20;
 
 /**
  * A source's tracks by media index (the RTSP track or the publisher's SDP position), with the gate
@@ -151,6 +153,7 @@ export class SourceTracks {
   tracks: (RtpTrack | undefined)[] = [];
   private events: SourceEvents | undefined;
   private held: { index: number; packet: Buffer; rtcp: boolean }[] | undefined = [];
+  private flushTimer: NodeJS.Timeout | undefined;
 
   /** Whether packets flow to the hub (after open(), before close()). */
   get live(): boolean {
@@ -177,14 +180,20 @@ export class SourceTracks {
     for (const e of held) this.push(e.index, e.packet, e.rtcp);
   }
 
-  /** Deliver packets whose wait in a UDP reorder buffer expired. */
-  flush(): void {
-    if (this.held || !this.events) return;
-    for (const t of this.tracks) t?.flush(this.events);
+  /** UDP: deliver packets whose wait in a reorder buffer expired, every REORDER_FLUSH_MS until close(). */
+  flushReorderBuffers(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setInterval(() => {
+      if (this.held || !this.events) return;
+      for (const t of this.tracks) t?.flush(this.events);
+    }, REORDER_FLUSH_MS);
+    this.flushTimer.unref();
   }
 
-  /** Back to holding, with nothing held (a new session). */
+  /** Back to holding, with nothing held and no flush timer (a new session). */
   close(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
     this.held = [];
   }
 

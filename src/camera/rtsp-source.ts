@@ -7,8 +7,6 @@ import { RtpTrack, SourceTracks } from './rtp-track.ts';
 
 /** RFC 3550 §6.2: receiver reports about every 5 s (some cameras drop sessions without them, QUIRKS Q20). */
 const RR_INTERVAL_MS = 5000;
-/** How often the UDP reorder buffers are flushed of packets whose wait expired. */
-const REORDER_FLUSH_MS = 20;
 
 /** A camera pulled over RTSP: client → RTP receiver → depacketizer → access units. */
 export class RtspSource implements Source {
@@ -67,9 +65,7 @@ export class RtspSource implements Source {
       events.close(e ?? new Error('RTSP session closed'));
     });
 
-    if (reorder) {
-      this.timers.push(setInterval(() => media.flush(), REORDER_FLUSH_MS));
-    }
+    if (reorder) media.flushReorderBuffers();
     this.timers.push(setInterval(() => this.sendReceiverReports(), this.rrIntervalMs));
     return { tracks: trackInfos, transport: info.transport, quirks };
   }
@@ -112,6 +108,7 @@ export class RtspSource implements Source {
   private clearTimers(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.media.close();
   }
 
   async stop(): Promise<void> {
