@@ -31,13 +31,18 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { H264Packetizer } from '../src/codecs/h264/index.ts';
-import { RtspDemuxer, RtspHeaders, serializeRequest, encodeInterleaved, type RtspResponse } from '../src/rtsp/message.ts';
+import { RtspDemuxer, RtspHeaders, serializeRequest, serializeResponse, encodeInterleaved, type RtspResponse } from '../src/rtsp/message.ts';
 import type { AccessUnit } from '../src/stream/types.ts';
 import { fourMbitAccessUnits } from './lib/source.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const READERS = (process.env.BENCH_READERS ?? '10,50,200').split(',').map(Number);
 const PROBES = 4;
+/** BENCH_SERVER=gateway (default), relay, or both (each row twice: gateway, then the bare relay). */
+const SERVERS = ((): ('gateway' | 'relay')[] => {
+  const v = process.env.BENCH_SERVER ?? 'gateway';
+  return v === 'both' ? ['gateway', 'relay'] : v === 'relay' ? ['relay'] : ['gateway'];
+})();
 const DRAIN_PROCS = 2;
 const WARMUP_MS = 3000;
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 10_000);
@@ -437,9 +442,123 @@ async function drainMain(port: number, n: number): Promise<void> {
   send({ type: 'ready' });
 }
 
+// ───────────────────────── bare relay: the machine's floor for the same fan-out ─────────────────────────
+
+/**
+ * `--relay` (BENCH_SERVER=relay or both): in place of the gateway, the least a relay can do. It answers
+ * the same readers' and publisher's requests with fixed replies, collects each frame's `$`-framed
+ * packets as they come, and on the frame's last packet writes them with a plain loop of
+ * `socket.write` to every reader: no hub, no queues, no numbering, no RTCP. Measured like the
+ * gateway (socket read → each write returned), with the same readers, source and priorities, it is
+ * the floor this machine puts under the gateway's numbers.
+ */
+async function relayMain(): Promise<void> {
+  const readers: net.Socket[] = [];
+  let chunkAt = 0;
+  let measuring = false;
+  const perWrite = new Samples(2_000_000);
+  const fanout = new Samples(100_000);
+  const socketWrite = new Samples(2_000_000);
+  let parts: Buffer[] = [];
+  const reply = (sock: net.Socket, cseq: string, extra: Record<string, string>, body?: Buffer) => {
+    const h = new RtspHeaders({ CSeq: cseq, Session: '1;timeout=60', ...extra });
+    if (body) h.set('Content-Type', 'application/sdp');
+    sock.write(serializeResponse({ statusCode: 200, headers: h, body }));
+  };
+  const fanOut = () => {
+    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    parts = [];
+    let last = 0;
+    for (const r of readers) {
+      const t = measuring ? performance.now() : 0;
+      r.write(buf);
+      if (!measuring) continue;
+      last = performance.now();
+      socketWrite.push(last - t);
+      perWrite.push(last - chunkAt);
+    }
+    if (measuring && readers.length > 0) fanout.push(last - chunkAt);
+  };
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      const i = readers.indexOf(sock);
+      if (i >= 0) readers.splice(i, 1);
+    });
+    const demux = new RtspDemuxer();
+    sock.on('data', (chunk: Buffer) => {
+      chunkAt = performance.now();
+      for (const ev of demux.push(chunk)) {
+        if (ev.type === 'interleaved') {
+          if (ev.channel !== 0 || ev.payload.length < 12) continue;
+          parts.push(encodeInterleaved(0, ev.payload));
+          if ((ev.payload[1]! & 0x80) !== 0) fanOut();
+        } else if (ev.type === 'request') {
+          const cseq = ev.headers.get('CSeq') ?? '0';
+          if (ev.method === 'DESCRIBE') {
+            const sdp = 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=relay\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n';
+            reply(sock, cseq, { 'Content-Base': `${ev.uri.replace(/\/+$/, '')}/` }, Buffer.from(sdp));
+          } else if (ev.method === 'SETUP') reply(sock, cseq, { Transport: ev.headers.get('Transport') ?? '' });
+          else if (ev.method === 'PLAY') {
+            reply(sock, cseq, { Range: 'npt=now-' });
+            readers.push(sock);
+          } else reply(sock, cseq, {});
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  let cpu0 = process.cpuUsage();
+  let wall0 = performance.now();
+  const empty = summary([]);
+  onMessage((m) => {
+    if (m.type === 'start') {
+      measuring = true;
+      perWrite.reset();
+      fanout.reset();
+      socketWrite.reset();
+      cpu0 = process.cpuUsage();
+      wall0 = performance.now();
+    } else if (m.type === 'stop') {
+      const c = process.cpuUsage(cpu0);
+      const wall = performance.now() - wall0;
+      measuring = false;
+      send({
+        type: 'stats',
+        cpu: ((c.user + c.system) / 1000 / wall) * 100,
+        rss: process.memoryUsage().rss,
+        write: perWrite.summary(),
+        writeKey: empty,
+        fanout: fanout.summary(),
+        gc: { count: 0, totalMs: 0, max: 0, maxByKind: {} },
+        loopDelayP99: NaN,
+        loopDelayMax: NaN,
+        ingest: empty,
+        firstWrite: empty,
+        socketWrite: socketWrite.summary(),
+        sessions: readers.length,
+        overflows: 0,
+      });
+    } else if (m.type === 'exit') {
+      for (const r of readers) r.destroy();
+      server.close();
+      process.exit(0);
+    }
+  });
+  send({ type: 'port', port });
+}
+
 // ───────────────────────── orchestrator ─────────────────────────
 
 const loadavg = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
+/** CPU time the hypervisor gave to other guests (`steal` in /proc/stat), in jiffies, and the total. */
+function cpuTimes(): { steal: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
+}
 
 async function waitQuiet(): Promise<number> {
   const end = Date.now() + MAX_WAIT_S * 1000;
@@ -456,13 +575,14 @@ async function waitQuiet(): Promise<number> {
 
 function start(args: string[]): { kid: ChildProcess; next: (type: string) => Promise<Msg> } {
   // BENCH_PROF=DIR: a V8 CPU profile of the gateway (for finding where its time goes).
+  const server = args[0] === '--gateway' || args[0] === '--relay';
   const prof = args[0] === '--gateway' && process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
   // BENCH_GATEWAY_FLAGS="--flag …": extra Node/V8 flags for the gateway (for trying GC settings).
-  const extra = args[0] === '--gateway' ? (process.env.BENCH_GATEWAY_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  const extra = server ? (process.env.BENCH_GATEWAY_FLAGS ?? '').split(' ').filter(Boolean) : [];
   const kid = fork(SELF, args, { execArgv: [...V8_FLAGS, ...prof, ...extra, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const queue: Msg[] = [];
   const waiters: ((m: Msg) => void)[] = [];
-  const prio = args[0] === '--gateway' ? PRIORITY : READER_PRIORITY;
+  const prio = server ? PRIORITY : READER_PRIORITY;
   if (prio !== undefined && kid.pid !== undefined) {
     try {
       setPriority(kid.pid, prio);
@@ -473,7 +593,7 @@ function start(args: string[]): { kid: ChildProcess; next: (type: string) => Pro
   // BENCH_GATEWAY_RR=N (root): the gateway's main thread under SCHED_RR at priority N (`chrt -r -p N`).
   // Without it a woken gateway can wait in the run queue behind the bench's own readers and source
   // (runnable-wait of 2-5 ms measured from /proc/thread-self/schedstat, even at nice -10 against 10).
-  if (args[0] === '--gateway' && process.env.BENCH_GATEWAY_RR && kid.pid !== undefined) {
+  if (server && process.env.BENCH_GATEWAY_RR && kid.pid !== undefined) {
     const r = spawnSync('chrt', ['-r', '-p', process.env.BENCH_GATEWAY_RR, String(kid.pid)], { encoding: 'utf8' });
     if (r.status !== 0) process.stderr.write(`BENCH_GATEWAY_RR: chrt failed: ${r.stderr || r.error}\n`);
   }
@@ -506,9 +626,9 @@ async function orchestrate(): Promise<void> {
   loadAus(); // make the clip before timing anything
   const rows: string[] = [];
   const details: string[] = [];
-  for (const n of READERS) {
+  for (const n of READERS) for (const kind of SERVERS) {
     const loadBefore = await waitQuiet();
-    const gw = start(['--gateway']);
+    const gw = start([`--${kind}`]);
     const port = Number((await gw.next('port')).port);
     const probes = Math.min(PROBES, n);
     const src = start(['--source', String(port), String(probes)]);
@@ -521,9 +641,12 @@ async function orchestrate(): Promise<void> {
     await src.next('probes-ready');
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const all = [gw, src, ...drains];
+    const cpuBefore = cpuTimes();
     for (const p of all) p.kid.send({ type: 'start' });
     await new Promise((r) => setTimeout(r, MEASURE_MS));
     const loadDuring = loadavg();
+    const cpuAfter = cpuTimes();
+    const steal = (100 * (cpuAfter.steal - cpuBefore.steal)) / Math.max(1, cpuAfter.total - cpuBefore.total);
     for (const p of all) p.kid.send({ type: 'stop' });
     const g = (await gw.next('stats')) as unknown as {
       cpu: number; rss: number; write: Summary; writeKey: Summary; fanout: Summary; ingest: Summary; firstWrite: Summary; socketWrite: Summary; gc: { count: number; totalMs: number; max: number; maxByKind: Record<string, number> };
@@ -538,10 +661,10 @@ async function orchestrate(): Promise<void> {
     const mbit = drainReaders ? (drained * 8) / (MEASURE_MS / 1000) / 1e6 / drainReaders : NaN;
     const readerCpu = s.cpu + ds.reduce((a, d) => a + d.cpu, 0);
     rows.push(
-      `| ${n} | ${loadBefore.toFixed(2)} / ${loadDuring.toFixed(2)} | ${g.cpu.toFixed(1)} % | ${(g.rss / 1048576).toFixed(0)} MiB | ${ms(g.write.p50)} / ${ms(g.write.p99)} ms | ${ms(g.fanout.p50)} / ${ms(g.fanout.p99)} ms | ${ms(s.e2e.p50)} / ${ms(s.e2e.p99)} ms | ${mbit.toFixed(2)} | ${readerCpu.toFixed(0)} % | ${g.overflows} |`,
+      `| ${n} | ${kind} | ${loadBefore.toFixed(2)} / ${loadDuring.toFixed(2)} | ${steal.toFixed(1)} % | ${g.cpu.toFixed(1)} % | ${(g.rss / 1048576).toFixed(0)} MiB | ${ms(g.write.p50)} / ${ms(g.write.p99)} ms | ${ms(g.fanout.p50)} / ${ms(g.fanout.p99)} ms | ${ms(s.e2e.p50)} / ${ms(s.e2e.p99)} ms | ${mbit.toFixed(2)} | ${readerCpu.toFixed(0)} % | ${g.overflows} |`,
     );
     details.push(
-      `N=${n}: sessions ${g.sessions}; gateway steps p50/p99: ingest ${ms(g.ingest.p50)}/${ms(g.ingest.p99)} ms, ` +
+      `N=${n} ${kind}: sessions ${g.sessions}; gateway steps p50/p99: ingest ${ms(g.ingest.p50)}/${ms(g.ingest.p99)} ms, ` +
         `publish → first write ${ms(g.firstWrite.p50)}/${ms(g.firstWrite.p99)} ms, one socket write ${ms(g.socketWrite.p50 * 1000)}/${ms(g.socketWrite.p99 * 1000)} µs; keyframe writes p50/max ${ms(g.writeKey.p50)}/${ms(g.writeKey.max)} ms (n ${g.writeKey.n}); gateway writes ${g.write.n} (max ${ms(g.write.max)} ms), frames ${g.fanout.n} (max ${ms(g.fanout.max)} ms); ` +
         `e2e samples ${s.e2e.n} (frames without counter ${s.noCounter}, max ${ms(s.e2e.max)} ms); GC ${g.gc.count}× ${g.gc.totalMs.toFixed(1)} ms total, max ${ms(g.gc.max)} ms ${JSON.stringify(g.gc.maxByKind)}; ` +
         `event-loop delay p99 ${ms(g.loopDelayP99)} ms, max ${ms(g.loopDelayMax)} ms`,
@@ -550,8 +673,8 @@ async function orchestrate(): Promise<void> {
     console.log(details[details.length - 1]);
   }
   console.log(`\nmeasured ${MEASURE_MS / 1000} s after ${WARMUP_MS / 1000} s warm-up; ${PROBES} probe readers, the rest in ${DRAIN_PROCS} drain processes\n`);
-  console.log('| readers | load 1-min before / during | gateway CPU (1 core = 100 %) | gateway RSS (peak) | gateway delay per write p50 / p99 | last reader of a frame p50 / p99 | end to end p50 / p99 | Mbit/s per reader | reader processes CPU | queue overflows |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| readers | server | load 1-min before / during | CPU steal | server CPU (1 core = 100 %) | server RSS (peak) | delay per write p50 / p99 | last reader of a frame p50 / p99 | end to end p50 / p99 | Mbit/s per reader | reader processes CPU | queue overflows |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   console.log('');
   for (const d of details) console.log(`- ${d}`);
@@ -565,7 +688,9 @@ const main =
       ? sourceMain(Number(process.argv[3]), Number(process.argv[4]))
       : role === '--drain'
         ? drainMain(Number(process.argv[3]), Number(process.argv[4]))
-        : orchestrate().then(() => process.exit(0));
+        : role === '--relay'
+          ? relayMain()
+          : orchestrate().then(() => process.exit(0));
 main.catch((e: unknown) => {
   console.error(e);
   process.exit(1);
