@@ -51,6 +51,12 @@ export class Consumer implements AsyncIterable<AccessUnit> {
   /** Set by the stream: whether the stream has a video track (keyframe resync applies to video). */
   hasVideo: () => boolean = () => true;
   onClose?: () => void;
+  /**
+   * Synchronous delivery: with an empty queue, a published unit is handed to `push` inside publish()
+   * itself, with no promise or task in between; `push` returns false when it can't take the unit now
+   * (it then queues, or goes to a waiting next(), as usual).
+   */
+  push: ((au: AccessUnit) => boolean) | undefined;
 
   constructor(opts: ConsumerOptions = {}) {
     this.label = opts.label ?? 'consumer';
@@ -78,6 +84,10 @@ export class Consumer implements AsyncIterable<AccessUnit> {
         return;
       }
       this.waitingKeyframe = false;
+    }
+    if (this.push !== undefined && this.head >= this.queue.length && this.push(au)) {
+      this.delivered++;
+      return;
     }
     if (this.waiter) {
       const w = this.waiter;

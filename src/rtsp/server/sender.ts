@@ -77,6 +77,8 @@ export class RtpSender {
   /** Times the sink stayed backed up past the high-water mark (then the queue drops to a keyframe). */
   stalls = 0;
   private releaseShared: (() => void) | undefined;
+  /** The loop waits on an empty queue: units may be sent as they are published (see sendNow). */
+  private idle = false;
 
   /** `shared`: send the stream's shared frames (unicast readers); the tracks must carry its SSRCs. */
   constructor(
@@ -148,7 +150,30 @@ export class RtpSender {
     if (!this.consumer) this.prepare();
     this.srTimer = setInterval(() => this.sendReports(false), Math.max(100, Math.min(this.opts.srIntervalMs, 1000)));
     this.srTimer.unref();
+    this.consumer!.push = (au) => this.sendNow(au);
     void this.loop();
+  }
+
+  /**
+   * A unit sent inside Stream.publish, when this reader is caught up: nothing queued, the loop idle and
+   * the sink not backed up. Anything else goes through the loop, which keeps the order and waits.
+   */
+  private sendNow(au: AccessUnit): boolean {
+    if (!this.idle || this.stopped) return false;
+    const t = this.tracks.get(au.track);
+    if (!t) return true;
+    if (au.codec !== t.codec || this.sink.backlog() > this.opts.highWaterBytes) {
+      // From here on the loop has a unit to handle first: later units must queue behind it.
+      this.idle = false;
+      return false;
+    }
+    try {
+      if (this.shared) this.sendShared(t, au, this.shared);
+      else this.send(t, au);
+    } catch {
+      // A sink that throws is closing; the loop ends the sender on its next unit.
+    }
+    return true;
   }
 
   get consumerStats() {
@@ -159,7 +184,12 @@ export class RtpSender {
     const c = this.consumer!;
     let reason: 'stuck' | 'closed' | 'tracks-changed' = 'closed';
     for (;;) {
-      const au = c.tryNext() ?? (await c.next());
+      let au = c.tryNext();
+      if (!au) {
+        this.idle = true;
+        au = (await c.next()) ?? undefined;
+        this.idle = false;
+      }
       if (!au || this.stopped) break;
       const t = this.tracks.get(au.track);
       if (!t) continue;

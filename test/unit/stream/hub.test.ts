@@ -54,6 +54,32 @@ describe('Stream GOP cache', () => {
 });
 
 describe('Consumer queue', () => {
+  it('push takes units inside publish() while the queue is empty; a refused unit queues and so do the ones after it', () => {
+    const s = new Stream('cam');
+    s.start(tracks);
+    const c = s.subscribe();
+    const pushed: number[] = [];
+    let accept = true;
+    c.push = (au) => {
+      if (!accept) return false;
+      pushed.push(au.pts / 3600);
+      return true;
+    };
+    s.publish(video(0, true));
+    s.publish(video(1, false));
+    expect(pushed).toEqual([0, 1]);
+    expect(c.size).toBe(0);
+    accept = false;
+    s.publish(video(2, false));
+    accept = true;
+    s.publish(video(3, false)); // not pushed: 2 is still queued, and 3 must not overtake it
+    expect(pushed).toEqual([0, 1]);
+    expect([c.tryNext()!.pts / 3600, c.tryNext()!.pts / 3600]).toEqual([2, 3]);
+    s.publish(video(4, false));
+    expect(pushed).toEqual([0, 1, 4]);
+    expect(c.stats().delivered).toBe(5);
+  });
+
   it('drops a slow consumer back to the next keyframe and counts it; memory stays bounded', () => {
     const s = new Stream('cam');
     s.start(tracks);
