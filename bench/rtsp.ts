@@ -189,7 +189,7 @@ async function gatewayMain(): Promise<void> {
   // - in: when the socket chunk that completed an access unit was read (RtspServer.onData);
   // - ingest: in → the access unit reaches the hub (Stream.publish);
   // - first write: publish → the first reader's write of it starts (numbering and framing, done once);
-  // - socket write: how long each reader's InterleavedSink.sendRtp (one socket.write) takes;
+  // - socket write: how long each reader's InterleavedSink.sendFrame (one socket.write) takes;
   // - per write: in → each reader's write returned; last reader: in → the frame's last write returned.
   let chunkAt = 0;
 
@@ -240,15 +240,13 @@ async function gatewayMain(): Promise<void> {
     };
   }
   const { InterleavedSink } = await import('../src/rtsp/server/transport.ts');
-  const ip = InterleavedSink.prototype as unknown as Record<'sendRtp' | 'sendFrame', (this: unknown, ...a: unknown[]) => void>;
-  for (const name of ['sendRtp', 'sendFrame'] as const) {
-    const orig = ip[name];
-    ip[name] = function (...a) {
-      const t = performance.now();
-      orig.apply(this, a);
-      if (measuring) socketWrite.push(performance.now() - t);
-    };
-  }
+  const ip = InterleavedSink.prototype as unknown as { sendFrame: (this: unknown, ...a: unknown[]) => void };
+  const sendFrame = ip.sendFrame;
+  ip.sendFrame = function (...a) {
+    const t = performance.now();
+    sendFrame.apply(this, a);
+    if (measuring) socketWrite.push(performance.now() - t);
+  };
   const gc: number[] = [];
   const gcKinds: Record<string, number> = {};
   const KIND: Record<number, string> = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' };
@@ -342,10 +340,12 @@ async function sourceMain(port: number, probes: number): Promise<void> {
       writeCounter(marker, 1, i);
       marker[5] = 0x80;
       const packets = pk.packetize([...aus[i % aus.length]!, marker], i * 3600);
+      // Stamped before the write: a server at a higher priority can preempt this process between
+      // the write and a stamp taken after it, and then end to end would come out shorter than real.
+      sentAt.set(i, performance.now());
       pub.socket.cork();
       for (const p of packets) pub.socket.write(encodeInterleaved(0, p));
       pub.socket.uncork();
-      sentAt.set(i, performance.now());
       if (sentAt.size > 500) sentAt.delete(i - 500);
       i++;
     }

@@ -31,8 +31,11 @@ export interface RtpSink {
   backlog(): number;
   /** Resolves true once the backlog drained, false after `ms` without it (or when the sink closed). */
   waitDrain(ms: number): Promise<boolean>;
-  /** The RTP packets of one access unit of one track: headers to be written, payloads after them. */
-  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[]): void;
+  /**
+   * The RTP packets of one access unit of one track, numbered by this sender (multicast groups):
+   * headers to be written, payloads after them. Sinks of unicast readers only take shared frames.
+   */
+  sendRtp?(track: SenderTrack, packets: { header: Buffer; payload: RtpPayload }[]): void;
   /** One access unit in the stream's shared form (the same bytes for every unicast reader). */
   sendFrame(track: SenderTrack, frame: RtpFrame): void;
   sendRtcp(track: SenderTrack, packet: Buffer): void;
@@ -89,6 +92,7 @@ export class RtpSender {
     private readonly shared?: StreamRtp,
   ) {
     for (const t of tracks) this.tracks.set(t.trackId, t);
+    if (!shared && !sink.sendRtp) throw new Error('a sender with its own numbering needs a sink that takes RTP packets');
   }
 
   /**
@@ -249,7 +253,7 @@ export class RtpSender {
       packets.push({ header, payload: p });
       octets += payloadSize(p);
     }
-    this.sink.sendRtp(t, packets);
+    this.sink.sendRtp!(t, packets);
     t.packets += packets.length;
     t.octets += octets;
     this.bytesSent += octets + 12 * packets.length;

@@ -247,28 +247,3 @@ export class StreamRtp {
     };
   }
 }
-
-/** RTP packets framed as `$ channel length header payload` (RFC 2326 §10.12), in one buffer. */
-export function frameInterleaved(packets: { header: Buffer; payload: { parts: Buffer[] } }[], channel: number): Buffer {
-  let total = 0;
-  for (const p of packets) {
-    total += 16;
-    for (const b of p.payload.parts) total += b.length;
-  }
-  const out = Buffer.allocUnsafe(total);
-  let o = 0;
-  for (const p of packets) {
-    let len = 12;
-    for (const b of p.payload.parts) len += b.length;
-    out[o] = 0x24;
-    out[o + 1] = channel;
-    out.writeUInt16BE(len, o + 2);
-    out.set(p.header, o + 4);
-    o += 16;
-    for (const b of p.payload.parts) {
-      out.set(b, o);
-      o += b.length;
-    }
-  }
-  return out;
-}

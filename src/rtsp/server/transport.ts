@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { RtpSink, SenderTrack } from './sender.ts';
-import { forEachFramed, frameInterleaved, type RtpFrame } from './shared.ts';
+import { forEachFramed, type RtpFrame } from './shared.ts';
 import { encodeInterleaved } from '../message.ts';
 
 /** A pair of UDP sockets, RTP on an even port and RTCP on the next one (RFC 3550 §11). */
@@ -148,16 +148,6 @@ export class InterleavedSink implements RtpSink {
     const b = frame.interleaved(ch[0]);
     this.bytes += b.length;
     this.socket.write(b);
-  }
-
-  sendRtp(track: SenderTrack, packets: { header: Buffer; payload: { parts: Buffer[] } }[]): void {
-    const ch = this.channels.get(track.trackId);
-    if (!ch || this.socket.destroyed) return;
-    // One buffer and one write per access unit: 200 readers × every packet as its own write would
-    // spend the CPU in libuv bookkeeping instead of copying bytes.
-    const out = frameInterleaved(packets, ch[0]);
-    this.bytes += out.length;
-    this.socket.write(out);
   }
 
   sendRtcp(track: SenderTrack, packet: Buffer): void {

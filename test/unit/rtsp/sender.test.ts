@@ -28,9 +28,6 @@ class RecordingSink implements RtpSink {
     this.pending = 0;
     this.drained?.(true);
   }
-  sendRtp(): void {
-    throw new Error('unicast readers send shared frames');
-  }
   sendFrame(_t: SenderTrack, f: RtpFrame): void {
     forEachFramed(f.data, (o) => {
       this.seqs.push(f.data.readUInt16BE(o + 2));
