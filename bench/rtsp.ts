@@ -10,6 +10,9 @@
  * - the source (`--source`): the publisher plus PROBES readers that parse every packet; they connect
  *   last, so the gateway writes each frame to them after all the others (worst case);
  * - drains (`--drain`): the other N-PROBES readers, which only count bytes, spread over 2 processes;
+ * - or, with BENCH_SERVER=relay (or both: each row twice), a bare relay in place of the gateway
+ *   (`--relay`): fixed replies and one write loop per frame, the floor of this machine for the same
+ *   fan-out (BENCH_RELAY_THREADS=K spreads its writes over K threads);
  * - this orchestrator, which waits for a quiet machine (1-min load average below BENCH_MAX_LOAD,
  *   default 1.5, for at most BENCH_MAX_WAIT_S) before each row and only exchanges a few IPC
  *   messages. BENCH_NICE=-10 runs the bench processes at that priority (root only) when the machine
@@ -452,7 +455,44 @@ async function drainMain(port: number, n: number): Promise<void> {
  * gateway (socket read → each write returned), with the same readers, source and priorities, it is
  * the floor this machine puts under the gateway's numbers.
  */
+/**
+ * BENCH_RELAY_THREADS=K: the relay's writes spread over K worker threads, each writing its share of
+ * the readers' sockets with write(2) on their file descriptors (`fs.writeSync`), so the fan-out runs
+ * on as many cores as there are. A plain-JS worker, since module hooks (tsx) don't reach workers.
+ */
+const RELAY_THREADS = Number(process.env.BENCH_RELAY_THREADS ?? 0);
+const RELAY_WRITER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const hrMs = () => Number(process.hrtime.bigint()) / 1e6;
+const fds = [];
+const perWrite = new Float64Array(2000000);
+const fanout = new Float64Array(100000);
+let n = 0, frames = 0, measuring = false, spins = 0;
+parentPort.on('message', (m) => {
+  if (m.add !== undefined) fds.push(m.add);
+  else if (m.start) { measuring = true; n = 0; frames = 0; spins = 0; }
+  else if (m.stop) { measuring = false; parentPort.postMessage({ perWrite: perWrite.slice(0, n), fanout: fanout.slice(0, frames), spins }); }
+  else {
+    const buf = m.buf;
+    let last = 0;
+    for (const fd of fds) {
+      for (let o = 0; o < buf.length; ) {
+        try { o += fs.writeSync(fd, buf, o, buf.length - o); } catch (e) { if (e.code !== 'EAGAIN') break; spins++; }
+      }
+      if (!measuring) continue;
+      last = hrMs();
+      if (n < perWrite.length) perWrite[n++] = last - m.t;
+    }
+    if (measuring && fds.length > 0 && frames < fanout.length) fanout[frames++] = last - m.t;
+  }
+});
+`;
+const hrMs = () => Number(process.hrtime.bigint()) / 1e6;
+
 async function relayMain(): Promise<void> {
+  const { Worker } = await import('node:worker_threads');
+  const writers = Array.from({ length: RELAY_THREADS }, () => new Worker(RELAY_WRITER, { eval: true }));
   const readers: net.Socket[] = [];
   let chunkAt = 0;
   let measuring = false;
@@ -468,6 +508,11 @@ async function relayMain(): Promise<void> {
   const fanOut = () => {
     const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     parts = [];
+    if (writers.length > 0) {
+      const t = hrMs() - (performance.now() - chunkAt); // the chunk's read, on the clock all threads share
+      for (const w of writers) w.postMessage({ buf, t });
+      return;
+    }
     let last = 0;
     for (const r of readers) {
       const t = measuring ? performance.now() : 0;
@@ -502,6 +547,9 @@ async function relayMain(): Promise<void> {
           } else if (ev.method === 'SETUP') reply(sock, cseq, { Transport: ev.headers.get('Transport') ?? '' });
           else if (ev.method === 'PLAY') {
             reply(sock, cseq, { Range: 'npt=now-' });
+            // A bench shortcut: the fd of a socket this process keeps open to the end, never reused.
+            const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+            if (writers.length > 0 && typeof fd === 'number') writers[readers.length % writers.length]!.postMessage({ add: fd });
             readers.push(sock);
           } else reply(sock, cseq, {});
         }
@@ -513,18 +561,28 @@ async function relayMain(): Promise<void> {
   let cpu0 = process.cpuUsage();
   let wall0 = performance.now();
   const empty = summary([]);
-  onMessage((m) => {
+  onMessage(async (m) => {
     if (m.type === 'start') {
       measuring = true;
       perWrite.reset();
       fanout.reset();
       socketWrite.reset();
+      for (const w of writers) w.postMessage({ start: true });
       cpu0 = process.cpuUsage();
       wall0 = performance.now();
     } else if (m.type === 'stop') {
       const c = process.cpuUsage(cpu0);
       const wall = performance.now() - wall0;
       measuring = false;
+      if (writers.length > 0) {
+        // The frame's last write is the latest of the threads' last writes for that frame.
+        const got = await Promise.all(writers.map((w) => new Promise<{ perWrite: Float64Array; fanout: Float64Array; spins: number }>((r) => { w.once('message', r); w.postMessage({ stop: true }); })));
+        for (const g of got) for (const v of g.perWrite) perWrite.push(v);
+        const frames = Math.min(...got.map((g) => g.fanout.length));
+        for (let i = 0; i < frames; i++) fanout.push(Math.max(...got.map((g) => g.fanout[i]!)));
+        const spins = got.reduce((a, g) => a + g.spins, 0);
+        if (spins > 0) process.stderr.write(`relay threads: ${spins} writes found a full socket\n`);
+      }
       send({
         type: 'stats',
         cpu: ((c.user + c.system) / 1000 / wall) * 100,
@@ -544,6 +602,7 @@ async function relayMain(): Promise<void> {
     } else if (m.type === 'exit') {
       for (const r of readers) r.destroy();
       server.close();
+      for (const w of writers) void w.terminate();
       process.exit(0);
     }
   });
