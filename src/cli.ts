@@ -46,7 +46,15 @@ async function serve(argv: string[]): Promise<number> {
   const watcher = watchConfigFile(file, () => void gateway.reloadConfig().catch((e: unknown) => log.error({ err: e }, 'config reload failed')), {
     onError: (e) => log.warn(`config: cannot watch ${file} (${e.message}); edits to it apply after a restart`),
   });
-  const rtsp = new RtspServer({ gateway, host: config.server.rtsp.host, port: config.server.rtsp.port, logger: log });
+  const r = config.server.restream;
+  const rtsp = new RtspServer({
+    gateway,
+    host: config.server.rtsp.host,
+    port: config.server.rtsp.port,
+    logger: log,
+    udpPorts: r?.udpPorts,
+    multicast: { groups: r?.multicastGroups, ports: r?.multicastPorts, ttl: r?.multicastTtl, interface: r?.multicastInterface },
+  });
   await rtsp.listen();
   log.info(`camgate RTSP restream on rtsp://${config.server.rtsp.host || 'localhost'}:${rtsp.port}/<camera>`);
   let rtsps: RtspServer | undefined;

@@ -8,12 +8,13 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import nodePath from 'node:path';
 import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { redactText, redactUrl, splitUrl } from './credentials.ts';
-import { AUDIO_MODES, CAMERA_ID_RE, ROLES, TRANSPORTS } from './types.ts';
-import type { CameraConfig, Config, ConfigError, IceServer, UserConfig } from './types.ts';
+import { AUDIO_MODES, CAMERA_ID_RE, RESTREAM_DEFAULTS, ROLES, TRANSPORTS } from './types.ts';
+import type { CameraConfig, Config, ConfigError, IceServer, RestreamConfig, UserConfig } from './types.ts';
 
 export type ParseConfigResult =
   | { ok: true; config: Config; document: Document; warnings: ConfigError[] }
@@ -104,6 +105,18 @@ export function parsePortRange(s: string | number): { ok: true; min: number; max
   if (min === undefined || max === undefined) return { ok: false, error: 'ports must be whole numbers from 1 to 65535' };
   if (min > max) return { ok: false, error: `range start ${min} is above its end ${max}` };
   return { ok: true, min, max };
+}
+
+/** Why `cidr` is not an IPv4 multicast range (224.0.0.0/4) in `a.b.c.d/bits` form; undefined when it is. */
+export function multicastRangeError(cidr: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr.trim());
+  if (!m) return 'expected an IPv4 multicast range such as "239.255.42.0/24"';
+  const octets = m.slice(1, 5).map(Number);
+  const bits = Number(m[5]);
+  if (octets.some((o) => o > 255) || bits > 32) return 'not an IPv4 address range';
+  if (octets[0]! < 224 || octets[0]! > 239) return 'not a multicast range: the addresses must lie in 224.0.0.0/4';
+  if (bits < 4) return 'wider than the multicast block 224.0.0.0/4';
+  return undefined;
 }
 
 /** Edit distance counting an adjacent transposition as one edit ("rtps" → "rtsp"); config keys are short. */
@@ -363,7 +376,7 @@ class Checker {
   }
 
   server(e: Entry, cfg: Config): void {
-    const m = this.mapping(e.value, 'server', ['http', 'rtsp', 'rtsps', 'webrtc', 'tls'], 'mapping', e.key);
+    const m = this.mapping(e.value, 'server', ['http', 'rtsp', 'rtsps', 'webrtc', 'tls', 'restream'], 'mapping', e.key);
     if (!m) return;
     for (const name of ['http', 'rtsp', 'rtsps'] as const) {
       const x = m.get(name);
@@ -375,7 +388,80 @@ class Checker {
     if (tls) this.tls(tls, cfg);
     const rtsps = m.get('rtsps');
     if (rtsps && !tls) this.error(this.deref(rtsps.value), 'server.rtsps', 'server.rtsps needs server.tls (the certificate and key it serves)', rtsps.key);
+    this.webrtc(m.get('webrtc'), cfg);
+    const restream = m.get('restream');
+    if (restream) this.restream(restream, cfg);
+    // The restream's default UDP ranges against a moved WebRTC range (an explicit restream range is
+    // checked in restream()).
     const w = m.get('webrtc');
+    const wp = cfg.server.webrtc.udpPorts;
+    for (const [name, r] of [['udpPorts', RESTREAM_DEFAULTS.udpPorts], ['multicastPorts', RESTREAM_DEFAULTS.multicastPorts]] as const) {
+      if (cfg.server.restream?.[name] || !w || !(r.min <= wp.max && wp.min <= r.max)) continue;
+      const at = this.mapping(w.value, 'server.webrtc', null)?.get('udpPorts');
+      if (at) this.error(this.deref(at.value), 'server.webrtc.udpPorts', `overlaps the restream's default ${name} (${r.min}-${r.max}); move one of them (server.restream.${name})`, at.key);
+    }
+  }
+
+  /** A UDP port range of at least `min` ports; undefined (and an error) otherwise. */
+  portRange(e: Entry, path: string, example: string, minPorts = 1): { min: number; max: number } | undefined {
+    const v = this.scalarValue(e);
+    const r = v === undefined ? undefined : parsePortRange(v);
+    if (!r?.ok) {
+      this.error(this.deref(e.value), path, `${r ? r.error : `expected a UDP port range "min-max" such as "${example}"`} (got ${describe(this.deref(e.value))})`, e.key);
+      return undefined;
+    }
+    if (r.max - r.min + 1 < minPorts) {
+      this.error(this.deref(e.value), path, `needs at least ${minPorts} ports (got ${r.min}-${r.max})`, e.key);
+      return undefined;
+    }
+    return { min: r.min, max: r.max };
+  }
+
+  /** server.restream: the RTSP server's UDP ports and multicast (RFC 2326 §12.39). */
+  restream(e: Entry, cfg: Config): void {
+    const m = this.mapping(e.value, 'server.restream', ['udpPorts', 'multicastGroups', 'multicastPorts', 'multicastTtl', 'multicastInterface'], 'mapping', e.key);
+    if (!m) return;
+    const out: RestreamConfig = {};
+    const udp = m.get('udpPorts');
+    // RTP goes on an even port and RTCP on the next (RFC 3550 §11): a range needs a pair.
+    if (udp) out.udpPorts = this.portRange(udp, 'server.restream.udpPorts', '8000-8499', 2);
+    const groups = m.get('multicastGroups');
+    if (groups) {
+      const v = this.string(groups, 'server.restream.multicastGroups', { nonEmpty: true });
+      const err = v === undefined ? undefined : multicastRangeError(v);
+      if (err) this.error(this.deref(groups.value), 'server.restream.multicastGroups', `${err} (got ${JSON.stringify(v)})`, groups.key);
+      else if (v !== undefined) out.multicastGroups = v.trim();
+    }
+    const mports = m.get('multicastPorts');
+    if (mports) out.multicastPorts = this.portRange(mports, 'server.restream.multicastPorts', '9000-9999', 2);
+    const ttl = m.get('multicastTtl');
+    if (ttl) {
+      const v = this.scalarValue(ttl);
+      const n = typeof v === 'number' ? v : v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+      if (Number.isInteger(n) && n >= 1 && n <= 255) out.multicastTtl = n;
+      else this.error(this.deref(ttl.value), 'server.restream.multicastTtl', `must be a whole number from 1 to 255 (got ${describe(this.deref(ttl.value))})`, ttl.key);
+    }
+    const iface = m.get('multicastInterface');
+    if (iface) {
+      const v = this.string(iface, 'server.restream.multicastInterface', { nonEmpty: true });
+      if (v !== undefined && isIPv4(v.trim())) out.multicastInterface = v.trim();
+      else if (v !== undefined) this.error(this.deref(iface.value), 'server.restream.multicastInterface', `must be the IPv4 address of a local interface (got ${JSON.stringify(v)})`, iface.key);
+    }
+    const w = cfg.server.webrtc.udpPorts;
+    for (const [key, r] of [['udpPorts', out.udpPorts], ['multicastPorts', out.multicastPorts]] as const) {
+      if (r && r.min <= w.max && w.min <= r.max) {
+        const node = m.get(key)!;
+        this.error(this.deref(node.value), `server.restream.${key}`, `overlaps server.webrtc.udpPorts (${w.min}-${w.max})`, node.key);
+      }
+    }
+    if (out.udpPorts && out.multicastPorts && out.udpPorts.min <= out.multicastPorts.max && out.multicastPorts.min <= out.udpPorts.max) {
+      const node = m.get('multicastPorts')!;
+      this.error(this.deref(node.value), 'server.restream.multicastPorts', `overlaps server.restream.udpPorts (${out.udpPorts.min}-${out.udpPorts.max})`, node.key);
+    }
+    cfg.server.restream = out;
+  }
+
+  webrtc(w: Entry | undefined, cfg: Config): void {
     if (!w) return;
     const wm = this.mapping(w.value, 'server.webrtc', ['udpPorts', 'additionalHosts', 'iceServers'], 'mapping', w.key);
     if (!wm) return;

@@ -52,6 +52,31 @@ export interface IceServer {
   credential?: string;
 }
 
+/**
+ * The restream's defaults. UDP pairs stop below the WebRTC range (8555-8655): the two used to share
+ * 8555-8655, where a restream pair and a WebRTC port could take each other's place.
+ */
+export const RESTREAM_DEFAULTS = {
+  udpPorts: { min: 8000, max: 8499 },
+  multicastGroups: '239.255.42.0/24',
+  multicastPorts: { min: 9000, max: 9999 },
+  multicastTtl: 1,
+} as const;
+
+/** `server.restream`: UDP server ports for UDP readers and publishers, and multicast. */
+export interface RestreamConfig {
+  /** Server RTP/RTCP port pairs (default 8000-8499: 250 pairs, one per track of a UDP session). */
+  udpPorts?: { min: number; max: number };
+  /** IPv4 multicast range in CIDR form, one group per stream (default 239.255.42.0/24). */
+  multicastGroups?: string;
+  /** Multicast RTP/RTCP ports (default 9000-9999). */
+  multicastPorts?: { min: number; max: number };
+  /** Multicast TTL (default 1: the local subnet only). */
+  multicastTtl?: number;
+  /** IPv4 address of the interface multicast leaves from (default: the system's choice). */
+  multicastInterface?: string;
+}
+
 export interface Config {
   server: {
     http: { host: string; port: number };
@@ -61,6 +86,8 @@ export interface Config {
     tls?: { cert: string; key: string };
     /** RTSPS restream listener (RTSP over TLS with `tls`'s certificate); off unless set. */
     rtsps?: { host: string; port: number };
+    /** RTSP server transports; the RTSP server's defaults where a key is absent. */
+    restream?: RestreamConfig;
   };
   hls: { partDurationMs: number; segmentDurationMs: number; segmentCount: number; alwaysRemux: boolean };
   users: UserConfig[];

@@ -13,6 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type dgram from 'node:dgram';
 import type { Gateway } from '../gateway.ts';
+import { RESTREAM_DEFAULTS } from '../config/types.ts';
 import type { Logger } from '../camera/camera.ts';
 import type { Stream } from '../stream/stream.ts';
 import type { Principal } from '../auth/access.ts';
@@ -42,7 +43,7 @@ export interface RtspServerOptions {
   host?: string;
   /** 0 picks a free port (tests). */
   port: number;
-  /** Server UDP ports for unicast readers and publishers (default 8000-8999). */
+  /** Server UDP ports for unicast readers and publishers (default 8000-8499). */
   udpPorts?: { min: number; max: number };
   /** Multicast: groups from `groups` (CIDR), ports from `ports`, TTL 1 (same subnet) by default. */
   multicast?: { groups?: string; ports?: { min: number; max: number }; ttl?: number; interface?: string };
@@ -245,11 +246,11 @@ export class RtspServer {
     this.publisherWaitMs = opts.publisherWaitMs ?? 3000;
     this.maxConnections = opts.maxConnections ?? 1024;
     this.maxSessions = opts.maxSessions ?? 1024;
-    this.udpPool = new UdpPortPool(opts.udpPorts ?? { min: 8000, max: 8999 }, this.host);
+    this.udpPool = new UdpPortPool(opts.udpPorts ?? RESTREAM_DEFAULTS.udpPorts, this.host);
     this.mcast = new MulticastPool({
-      groups: opts.multicast?.groups ?? '239.255.42.0/24',
-      ports: opts.multicast?.ports ?? { min: 9000, max: 9999 },
-      ttl: opts.multicast?.ttl ?? 1,
+      groups: opts.multicast?.groups ?? RESTREAM_DEFAULTS.multicastGroups,
+      ports: opts.multicast?.ports ?? RESTREAM_DEFAULTS.multicastPorts,
+      ttl: opts.multicast?.ttl ?? RESTREAM_DEFAULTS.multicastTtl,
       interface: opts.multicast?.interface,
       bindAddress: this.host,
     });

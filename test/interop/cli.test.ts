@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { haveTools } from '../helpers/tools.ts';
 import { startGstCamera, type GstCamera } from '../helpers/gst-camera.ts';
 import { freePort } from '../helpers/ports.ts';
+import { probeUrl } from '../helpers/ffprobe.ts';
+import { RawRtspClient } from '../unit/rtsp/server-helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/camgate.js');
@@ -104,6 +106,79 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/401/);
     expect(r.stderr + r.stdout).not.toContain('Wr0ngPassw0rd');
+  }, 60_000);
+
+  it('serve takes the restream UDP ports and multicast from server.restream, and ffprobe reads the demo over UDP with that config', async () => {
+    const http = await freePort();
+    const rtspPort = await freePort();
+    // A range of 40 UDP ports from a base that is free now (pairs another process holds are skipped).
+    const base = 2 * Math.floor((await freePort()) / 2);
+    const udp = { min: Math.min(base, 65400), max: Math.min(base, 65400) + 39 };
+    const mcast = { min: udp.max + 1, max: udp.max + 20 };
+    const cfg = path.join(dir, 'restream.yaml');
+    writeFileSync(
+      cfg,
+      [
+        'server:',
+        `  http: "127.0.0.1:${http}"`,
+        `  rtsp: "127.0.0.1:${rtspPort}"`,
+        '  restream:',
+        `    udpPorts: "${udp.min}-${udp.max}"`,
+        '    multicastGroups: 239.255.77.16/28',
+        `    multicastPorts: "${mcast.min}-${mcast.max}"`,
+        '    multicastTtl: 3',
+        'cameras:',
+        '  demo:',
+        '    url: builtin:demo',
+        '',
+      ].join('\n'),
+    );
+    const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    );
+    const url = `rtsp://127.0.0.1:${rtspPort}/demo`;
+    let c: RawRtspClient | undefined;
+    for (let i = 0; i < 100 && !c; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      c = await RawRtspClient.connect(rtspPort).catch(() => undefined);
+    }
+    expect(c).toBeDefined();
+    cleanups.push(() => c!.close());
+    const d = await c!.request('DESCRIBE', url);
+    expect(d.statusCode).toBe(200);
+    const control = `${d.headers.get('Content-Base')}trackID=0`;
+    const unicast = await c!.request('SETUP', control, { Transport: 'RTP/AVP;unicast;client_port=40000-40001' });
+    expect(unicast.statusCode).toBe(200);
+    const sp = /server_port=(\d+)-(\d+)/.exec(unicast.headers.get('Transport') ?? '');
+    expect(sp).not.toBeNull();
+    expect(Number(sp![1])).toBeGreaterThanOrEqual(udp.min);
+    expect(Number(sp![2])).toBeLessThanOrEqual(udp.max);
+    expect(Number(sp![1]) % 2).toBe(0);
+    const m = await RawRtspClient.connect(rtspPort);
+    cleanups.push(() => m.close());
+    await m.request('DESCRIBE', url);
+    const multicast = await m.request('SETUP', control, { Transport: 'RTP/AVP;multicast' });
+    expect(multicast.statusCode).toBe(200);
+    const t = multicast.headers.get('Transport') ?? '';
+    const dest = /destination=239\.255\.77\.(\d+)/.exec(t);
+    expect(dest, t).not.toBeNull();
+    expect(Number(dest![1])).toBeGreaterThanOrEqual(16);
+    expect(Number(dest![1])).toBeLessThan(32);
+    const port = /port=(\d+)-(\d+)/.exec(t);
+    expect(Number(port![1])).toBeGreaterThanOrEqual(mcast.min);
+    expect(Number(port![2])).toBeLessThanOrEqual(mcast.max);
+    expect(t).toMatch(/ttl=3/);
+    // An independent reader over UDP with this config (its server ports come from the same pool).
+    const probed = await probeUrl(url, { rtspTransport: 'udp', countFrames: true, timeoutMs: 30_000 });
+    const video = probed.streams.find((s) => s.codec_type === 'video');
+    expect(video?.codec_name).toBe('h264');
+    expect(Number(video?.nb_read_frames ?? 0)).toBeGreaterThan(10);
   }, 60_000);
 
   it('serve pulls the demo and GStreamer cameras, serves their status, and keeps passwords out of logs', async () => {

@@ -117,6 +117,35 @@ describe('valid configs', () => {
     }
   });
 
+  it('server.restream: UDP and multicast ranges parsed; bad values refused at their line', () => {
+    const cfg = configOf('server:\n  restream:\n    udpPorts: "20000-20099"\n    multicastGroups: 239.1.2.0/28\n    multicastPorts: 21000-21009\n    multicastTtl: 4\n    multicastInterface: 10.0.0.5\n');
+    expect(cfg.server.restream).toEqual({ udpPorts: { min: 20000, max: 20099 }, multicastGroups: '239.1.2.0/28', multicastPorts: { min: 21000, max: 21009 }, multicastTtl: 4, multicastInterface: '10.0.0.5' });
+    expect(configOf('cameras: {}\n').server.restream).toBeUndefined();
+    const cases: [string, string, string][] = [
+      ['    udpPorts: "8600-8700"\n', 'server.restream.udpPorts', 'overlaps server.webrtc.udpPorts (8555-8655)'],
+      ['    udpPorts: "9000"\n', 'server.restream.udpPorts', 'needs at least 2 ports'],
+      ['    udpPorts: "9000-8000"\n', 'server.restream.udpPorts', 'range start 9000 is above its end 8000'],
+      ['    multicastGroups: 10.0.0.0/24\n', 'server.restream.multicastGroups', 'must lie in 224.0.0.0/4'],
+      ['    multicastGroups: 239.1.2.300/24\n', 'server.restream.multicastGroups', 'not an IPv4 address range'],
+      ['    multicastGroups: 239.1.2.0\n', 'server.restream.multicastGroups', 'expected an IPv4 multicast range'],
+      ['    multicastTtl: 0\n', 'server.restream.multicastTtl', 'from 1 to 255'],
+      ['    multicastTtl: 1.5\n', 'server.restream.multicastTtl', 'from 1 to 255'],
+      ['    multicastInterface: eth0\n', 'server.restream.multicastInterface', 'IPv4 address of a local interface'],
+      ['    udpPorts: "8000-8999"\n    multicastPorts: "8900-9100"\n', 'server.restream.multicastPorts', 'overlaps server.restream.udpPorts'],
+      ['    udpPort: "8000-8999"\n', 'server.restream.udpPort', 'udpPorts'],
+    ];
+    const [moved] = errorsOf('server:\n  webrtc:\n    udpPorts: "8400-8600"\n');
+    expect([moved!.path, moved!.line, moved!.message]).toEqual(['server.webrtc.udpPorts', 3, "overlaps the restream's default udpPorts (8000-8499); move one of them (server.restream.udpPorts)"]);
+    expect(configOf('server:\n  webrtc:\n    udpPorts: "8400-8600"\n  restream:\n    udpPorts: "7000-7099"\n').server.restream?.udpPorts).toEqual({ min: 7000, max: 7099 });
+    for (const [body, where, message] of cases) {
+      const errors = errorsOf(`server:\n  restream:\n${body}`);
+      const e = errors.find((x) => x.path === where);
+      expect(e, `${body} → ${JSON.stringify(errors)}`).toBeDefined();
+      expect(e!.message).toContain(message);
+      expect(e!.line).toBeGreaterThanOrEqual(3);
+    }
+  });
+
   it('accepts the repo cameras.demo.yaml', async () => {
     const r = await loadConfigFile(path.join(ROOT, 'cameras.demo.yaml'));
     expect(r.ok).toBe(true);
