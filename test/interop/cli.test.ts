@@ -3,7 +3,7 @@
  * check, probe against a GStreamer camera, and serve with the demo and GStreamer cameras.
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { startGstCamera, type GstCamera } from '../helpers/gst-camera.ts';
 import { freePort } from '../helpers/ports.ts';
 import { probeUrl } from '../helpers/ffprobe.ts';
 import { RawRtspClient } from '../unit/rtsp/server-helpers.ts';
+import { spawnServe } from '../helpers/serve.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/camgate.js');
@@ -133,15 +134,8 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
         '',
       ].join('\n'),
     );
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    );
+    const serve = spawnServe(cfg);
+    cleanups.push(() => serve.stop());
     const url = `rtsp://127.0.0.1:${rtspPort}/demo`;
     let c: RawRtspClient | undefined;
     for (let i = 0; i < 100 && !c; i++) {
@@ -208,18 +202,8 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
         '',
       ].join('\n'),
     );
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let logs = '';
-    child.stdout!.on('data', (d) => (logs += d));
-    child.stderr!.on('data', (d) => (logs += d));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    );
+    const serve = spawnServe(cfg);
+    cleanups.push(() => serve.stop());
     const base = `http://127.0.0.1:${http}`;
     let cams: { id: string; state: string; lastError: string | null; transport: string; tracks: { codec: string; width?: number }[]; quality: { packetsReceived: number } }[] = [];
     for (let i = 0; i < 100; i++) {
@@ -257,9 +241,9 @@ describe.skipIf(!haveTools('gst-rtsp-server'))('camgate probe and serve with a G
     const all = JSON.stringify(cams);
     for (const s of [secret, encodeURIComponent(secret), 'not-the-Secret']) {
       expect(all).not.toContain(s);
-      expect(logs).not.toContain(s);
+      expect(serve.logs()).not.toContain(s);
     }
-    expect(logs).toMatch(/camera lobby: streaming/);
-    expect(logs).toMatch(/NO USERS CONFIGURED/);
+    expect(serve.logs()).toMatch(/camera lobby: streaming/);
+    expect(serve.logs()).toMatch(/NO USERS CONFIGURED/);
   }, 90_000);
 });

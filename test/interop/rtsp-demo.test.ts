@@ -5,7 +5,6 @@
  * The test serves the same config on free ports (other suites run concurrently; 8554 may be taken).
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,9 +13,9 @@ import { parseConfig } from '../../src/config/load.ts';
 import { haveTools } from '../helpers/tools.ts';
 import { freePort } from '../helpers/ports.ts';
 import { probeUrl } from '../helpers/ffprobe.ts';
+import { spawnServe } from '../helpers/serve.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = path.join(ROOT, 'bin/camgate.js');
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -39,20 +38,10 @@ describe.skipIf(!haveTools('ffprobe'))('demo camera on the RTSP restream', () =>
     writeFileSync(cfg, shipped.replace(/^server:\n(?:[ \t]+.*\n)+/m, `server:\n  http: "127.0.0.1:${httpPort}"\n  rtsp: "127.0.0.1:${rtspPort}"\n`));
     expect(readFileSync(cfg, 'utf8')).toContain(`rtsp: "127.0.0.1:${rtspPort}"`);
 
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let logs = '';
-    child.stdout!.on('data', (d) => (logs += d));
-    child.stderr!.on('data', (d) => (logs += d));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    );
-    for (let i = 0; i < 150 && !logs.includes('RTSP restream on'); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(logs).toMatch(new RegExp(`RTSP restream on rtsp://127\\.0\\.0\\.1:${rtspPort}/`));
+    const serve = spawnServe(cfg);
+    cleanups.push(() => serve.stop());
+    for (let i = 0; i < 150 && !serve.logs().includes('RTSP restream on'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(serve.logs()).toMatch(new RegExp(`RTSP restream on rtsp://127\\.0\\.0\\.1:${rtspPort}/`));
 
     const url = `rtsp://127.0.0.1:${rtspPort}/demo`;
     const tcp = await probeUrl(url, { rtspTransport: 'tcp', countFrames: true, readIntervals: '%+2', timeoutMs: 30_000 });
@@ -67,6 +56,6 @@ describe.skipIf(!haveTools('ffprobe'))('demo camera on the RTSP restream', () =>
     const udp = await probeUrl(url, { rtspTransport: 'udp', timeoutMs: 30_000 });
     expect(udp.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 640, height: 360 });
     expect(udp.streams.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
-    expect(child.exitCode).toBe(null);
+    expect(serve.child.exitCode).toBe(null);
   }, 90_000);
 });
