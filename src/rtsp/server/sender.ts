@@ -175,7 +175,8 @@ export class RtpSender {
       if (this.shared) this.sendShared(t, au, this.shared);
       else this.send(t, au);
     } catch {
-      // A sink that throws is closing; the loop ends the sender on its next unit.
+      // Only a closing sink throws (its connection's close ends the session): the unit is dropped
+      // here, where an exception would otherwise unwind into the publisher's socket handler.
     }
     return true;
   }
