@@ -388,17 +388,35 @@ class Checker {
     if (tls) this.tls(tls, cfg);
     const rtsps = m.get('rtsps');
     if (rtsps && !tls) this.error(this.deref(rtsps.value), 'server.rtsps', 'server.rtsps needs server.tls (the certificate and key it serves)', rtsps.key);
-    this.webrtc(m.get('webrtc'), cfg);
+    const webrtcPorts = this.webrtc(m.get('webrtc'), cfg);
     const restream = m.get('restream');
-    if (restream) this.restream(restream, cfg);
-    // The restream's default UDP ranges against a moved WebRTC range (an explicit restream range is
-    // checked in restream()).
-    const w = m.get('webrtc');
-    const wp = cfg.server.webrtc.udpPorts;
-    for (const [name, r] of [['udpPorts', RESTREAM_DEFAULTS.udpPorts], ['multicastPorts', RESTREAM_DEFAULTS.multicastPorts]] as const) {
-      if (cfg.server.restream?.[name] || !w || !(r.min <= wp.max && wp.min <= r.max)) continue;
-      const at = this.mapping(w.value, 'server.webrtc', null)?.get('udpPorts');
-      if (at) this.error(this.deref(at.value), 'server.webrtc.udpPorts', `overlaps the restream's default ${name} (${r.min}-${r.max}); move one of them (server.restream.${name})`, at.key);
+    const restreamKeys = restream ? this.restream(restream, cfg) : undefined;
+    this.udpRangeOverlaps(cfg, webrtcPorts, restreamKeys);
+  }
+
+  /**
+   * The UDP ranges in use (WebRTC, restream unicast, restream multicast; a default where a key is
+   * absent) must not overlap: a port taken by one would be missing from the other. Reported at the
+   * key written later in that list that the file sets.
+   */
+  udpRangeOverlaps(cfg: Config, webrtcPorts: Entry | undefined, restream: Map<string, Entry> | undefined): void {
+    const r = cfg.server.restream;
+    const ranges = [
+      { path: 'server.webrtc.udpPorts', range: cfg.server.webrtc.udpPorts, entry: webrtcPorts, fallback: false },
+      { path: 'server.restream.udpPorts', range: r?.udpPorts ?? RESTREAM_DEFAULTS.udpPorts, entry: r?.udpPorts && restream?.get('udpPorts'), fallback: !r?.udpPorts },
+      { path: 'server.restream.multicastPorts', range: r?.multicastPorts ?? RESTREAM_DEFAULTS.multicastPorts, entry: r?.multicastPorts && restream?.get('multicastPorts'), fallback: !r?.multicastPorts },
+    ];
+    for (let j = 1; j < ranges.length; j++) {
+      for (let i = 0; i < j; i++) {
+        const [a, b] = [ranges[i]!, ranges[j]!];
+        if (!(a.range.min <= b.range.max && b.range.min <= a.range.max)) continue;
+        const [at, other] = b.entry ? [b, a] : [a, b];
+        if (!at.entry) continue;
+        const span = `${other.range.min}-${other.range.max}`;
+        const key = other.path.slice(other.path.lastIndexOf('.') + 1);
+        const what = other.fallback ? `the restream's default ${key} (${span}); move one of them (${other.path})` : `${other.path} (${span})`;
+        this.error(this.deref(at.entry.value), at.path, `overlaps ${what}`, at.entry.key);
+      }
     }
   }
 
@@ -417,10 +435,10 @@ class Checker {
     return { min: r.min, max: r.max };
   }
 
-  /** server.restream: the RTSP server's UDP ports and multicast (RFC 2326 §12.39). */
-  restream(e: Entry, cfg: Config): void {
+  /** server.restream: the RTSP server's UDP ports and multicast (RFC 2326 §12.39). Returns its keys. */
+  restream(e: Entry, cfg: Config): Map<string, Entry> | undefined {
     const m = this.mapping(e.value, 'server.restream', ['udpPorts', 'multicastGroups', 'multicastPorts', 'multicastTtl', 'multicastInterface'], 'mapping', e.key);
-    if (!m) return;
+    if (!m) return undefined;
     const out: RestreamConfig = {};
     const udp = m.get('udpPorts');
     // RTP goes on an even port and RTCP on the next (RFC 3550 §11): a range needs a pair.
@@ -447,31 +465,18 @@ class Checker {
       if (v !== undefined && isIPv4(v.trim())) out.multicastInterface = v.trim();
       else if (v !== undefined) this.error(this.deref(iface.value), 'server.restream.multicastInterface', `must be the IPv4 address of a local interface (got ${JSON.stringify(v)})`, iface.key);
     }
-    const w = cfg.server.webrtc.udpPorts;
-    for (const [key, r] of [['udpPorts', out.udpPorts], ['multicastPorts', out.multicastPorts]] as const) {
-      if (r && r.min <= w.max && w.min <= r.max) {
-        const node = m.get(key)!;
-        this.error(this.deref(node.value), `server.restream.${key}`, `overlaps server.webrtc.udpPorts (${w.min}-${w.max})`, node.key);
-      }
-    }
-    if (out.udpPorts && out.multicastPorts && out.udpPorts.min <= out.multicastPorts.max && out.multicastPorts.min <= out.udpPorts.max) {
-      const node = m.get('multicastPorts')!;
-      this.error(this.deref(node.value), 'server.restream.multicastPorts', `overlaps server.restream.udpPorts (${out.udpPorts.min}-${out.udpPorts.max})`, node.key);
-    }
     cfg.server.restream = out;
+    return m;
   }
 
-  webrtc(w: Entry | undefined, cfg: Config): void {
-    if (!w) return;
+  /** server.webrtc; returns its udpPorts key when the file sets a valid one (for the overlap check). */
+  webrtc(w: Entry | undefined, cfg: Config): Entry | undefined {
+    if (!w) return undefined;
     const wm = this.mapping(w.value, 'server.webrtc', ['udpPorts', 'additionalHosts', 'iceServers'], 'mapping', w.key);
-    if (!wm) return;
+    if (!wm) return undefined;
     const ports = wm.get('udpPorts');
-    if (ports) {
-      const v = this.scalarValue(ports);
-      const r = v === undefined ? undefined : parsePortRange(v);
-      if (r?.ok) cfg.server.webrtc.udpPorts = { min: r.min, max: r.max };
-      else this.error(this.deref(ports.value), 'server.webrtc.udpPorts', `${r ? r.error : 'expected a UDP port range "min-max" such as "8555-8655"'} (got ${describe(this.deref(ports.value))})`, ports.key);
-    }
+    const range = ports && this.portRange(ports, 'server.webrtc.udpPorts', '8555-8655');
+    if (range) cfg.server.webrtc.udpPorts = range;
     const hosts = wm.get('additionalHosts');
     if (hosts) {
       const list = this.stringList(hosts, 'server.webrtc.additionalHosts');
@@ -487,6 +492,7 @@ class Checker {
       const items = this.list(ice.value, 'server.webrtc.iceServers', ice.key);
       if (items) cfg.server.webrtc.iceServers = items.map((it, i) => this.iceServer(it, `server.webrtc.iceServers[${i}]`)).filter((x): x is IceServer => !!x);
     }
+    return range ? ports : undefined;
   }
 
   /** server.tls: {cert, key}, both files that must exist (paths relative to the config file). */

@@ -137,6 +137,8 @@ describe('valid configs', () => {
     const [moved] = errorsOf('server:\n  webrtc:\n    udpPorts: "8400-8600"\n');
     expect([moved!.path, moved!.line, moved!.message]).toEqual(['server.webrtc.udpPorts', 3, "overlaps the restream's default udpPorts (8000-8499); move one of them (server.restream.udpPorts)"]);
     expect(configOf('server:\n  webrtc:\n    udpPorts: "8400-8600"\n  restream:\n    udpPorts: "7000-7099"\n').server.restream?.udpPorts).toEqual({ min: 7000, max: 7099 });
+    const [onDefault] = errorsOf('server:\n  restream:\n    udpPorts: "9500-9599"\n');
+    expect([onDefault!.path, onDefault!.line, onDefault!.message]).toEqual(['server.restream.udpPorts', 3, "overlaps the restream's default multicastPorts (9000-9999); move one of them (server.restream.multicastPorts)"]);
     for (const [body, where, message] of cases) {
       const errors = errorsOf(`server:\n  restream:\n${body}`);
       const e = errors.find((x) => x.path === where);
